@@ -1,0 +1,5 @@
+//! The Mastra side: wire types, the upstream HTTP client, and the SSE decoder for its streams.
+
+pub mod client;
+pub mod sse;
+pub mod types;

@@ -1,0 +1,71 @@
+//! The OpenAI `Response` object: every key reference/openai.md §1.3 lists, nulls where no value.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Response {
+    pub id: String,
+    pub object: &'static str,
+    pub created_at: i64,
+    pub status: String,
+    pub completed_at: Option<i64>,
+    pub background: bool,
+    pub error: Value,
+    pub incomplete_details: Value,
+    pub instructions: Value,
+    pub max_output_tokens: Option<u64>,
+    pub max_tool_calls: Option<u64>,
+    pub model: String,
+    pub output: Vec<Value>,
+    pub parallel_tool_calls: bool,
+    pub previous_response_id: Option<String>,
+    pub conversation: Option<ConversationRef>,
+    pub prompt_cache_key: Option<String>,
+    pub safety_identifier: Option<String>,
+    pub reasoning: Value,
+    pub service_tier: String,
+    pub store: bool,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub top_logprobs: u64,
+    pub text: Value,
+    pub tool_choice: Value,
+    pub tools: Vec<Value>,
+    pub truncation: String,
+    pub usage: Option<Usage>,
+    pub user: Option<String>,
+    pub metadata: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConversationRef {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub input_tokens_details: InputTokensDetails,
+    pub output_tokens: u64,
+    pub output_tokens_details: OutputTokensDetails,
+    pub total_tokens: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
+pub struct InputTokensDetails {
+    pub cached_tokens: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
+pub struct OutputTokensDetails {
+    pub reasoning_tokens: u64,
+}
+
+/// `DELETE /v1/responses/{id}` body (the SDKs ignore it; this is the spec's example shape).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletedResponse {
+    pub id: String,
+    pub object: &'static str,
+    pub deleted: bool,
+}

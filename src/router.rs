@@ -1,0 +1,112 @@
+//! Path → handler, wrapped in the per-request layers of DESIGN.md §4: request id, tracing span,
+//! body limit, then the handler; every answer (errors included) carries `x-request-id` and is
+//! counted in the metrics under its route template.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderValue, Method, Request, Response};
+use tracing::Instrument;
+
+use crate::body::GatewayBody;
+use crate::error::ApiError;
+use crate::routes::{self, decode_segment, error_response, read_body};
+use crate::state::AppState;
+use crate::telemetry;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+pub async fn handle<B>(
+    state: Arc<AppState>,
+    req: Request<B>,
+) -> Result<Response<GatewayBody>, Infallible>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let method = req.method().clone();
+    let route = route_of(&method, req.uri().path());
+    let span = tracing::info_span!("request", id = %request_id, %method, route);
+    let result = dispatch(&state, req, route, &request_id)
+        .instrument(span.clone())
+        .await;
+    let mut resp = result.unwrap_or_else(|e| {
+        span.in_scope(
+            || tracing::debug!(status = e.status.as_u16(), error = %e.message, "refused"),
+        );
+        error_response(&e)
+    });
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    telemetry::record_request(route, status, elapsed);
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "answered"
+        );
+    });
+    Ok(resp)
+}
+
+/// The client's `x-request-id` when it is a sane token, else a fresh `req_…`.
+fn request_id<B>(req: &Request<B>) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// The route template, used as the metric label.
+fn route_of(method: &Method, path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    match (method, segments.as_slice()) {
+        (&Method::POST, ["v1", "responses"]) => "responses.create",
+        (&Method::GET, ["v1", "responses", _]) => "responses.retrieve",
+        (&Method::DELETE, ["v1", "responses", _]) => "responses.delete",
+        (&Method::GET, ["v1", "models"]) => "models.list",
+        (&Method::GET, ["v1", "models", _]) => "models.retrieve",
+        _ => "unknown",
+    }
+}
+
+async fn dispatch<B>(
+    state: &AppState,
+    req: Request<B>,
+    route: &'static str,
+    request_id: &str,
+) -> Result<Response<GatewayBody>, ApiError>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let last = || decode_segment(path.rsplit('/').next().unwrap_or_default());
+    match route {
+        "responses.create" => {
+            let body = read_body(req, state.config.server.max_body_bytes).await?;
+            routes::responses::create(state, &body, request_id).await
+        }
+        "responses.retrieve" => {
+            let query = req.uri().query().map(str::to_string);
+            routes::responses::retrieve(state, &last(), query.as_deref(), request_id).await
+        }
+        "responses.delete" => routes::responses::delete(state, &last(), request_id).await,
+        "models.list" => routes::models::list(state, request_id).await,
+        "models.retrieve" => routes::models::retrieve(state, &last(), request_id).await,
+        _ => Err(ApiError::route_not_found(req.method(), req.uri().path())),
+    }
+}

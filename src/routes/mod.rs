@@ -1,0 +1,103 @@
+//! Handlers, one module per API family, plus the helpers they share.
+
+pub mod admin;
+pub mod models;
+pub mod responses;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::body::GatewayBody;
+use crate::error::ApiError;
+
+/// Reads the whole request body, refusing more than `limit` bytes with 413 (early, from
+/// `content-length`, when the client declares it).
+pub async fn read_body<B>(req: http::Request<B>, limit: usize) -> Result<Bytes, ApiError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::body_too_large(limit));
+    }
+    match http_body_util::Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::body_too_large(limit))
+        }
+        Err(e) => Err(ApiError::invalid_request(format!(
+            "Could not read the request body: {e}"
+        ))),
+    }
+}
+
+/// Parses a JSON body; syntax errors are "could not parse", type errors name the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::malformed_json("the body is empty"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data if path != "." => Err(ApiError::invalid_type(
+                    &path,
+                    strip_position(&inner.to_string()),
+                )),
+                serde_json::error::Category::Data => Err(ApiError::invalid_request(format!(
+                    "Invalid body: {}.",
+                    strip_position(&inner.to_string())
+                ))),
+                _ => Err(ApiError::malformed_json(inner)),
+            }
+        }
+    }
+}
+
+fn strip_position(msg: &str) -> &str {
+    msg.split(" at line ").next().unwrap_or(msg)
+}
+
+pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<GatewayBody> {
+    match serde_json::to_vec(value) {
+        Ok(body) => bytes_response(status, body),
+        Err(e) => error_response(&ApiError::internal(format!(
+            "could not serialize the answer: {e}"
+        ))),
+    }
+}
+
+pub fn bytes_response(status: StatusCode, body: Vec<u8>) -> Response<GatewayBody> {
+    let mut resp = Response::new(GatewayBody::full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+pub fn error_response(err: &ApiError) -> Response<GatewayBody> {
+    bytes_response(err.status, err.to_json())
+}
+
+/// One percent-decoded path segment (ids arrive encoded when they hold reserved characters).
+pub fn decode_segment(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}

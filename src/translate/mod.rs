@@ -1,0 +1,9 @@
+//! Pure functions between the OpenAI side and the Mastra side. No I/O here: every function is a
+//! value in, value out, covered by unit and snapshot tests.
+
+pub mod errors;
+pub mod ids;
+pub mod models;
+pub mod request;
+pub mod response;
+pub mod stream;

@@ -1,0 +1,518 @@
+//! `POST /v1/responses` (OpenAI) → `POST /api/v1/responses` (Mastra).
+//!
+//! Validation happens here, before anything goes upstream: what OpenAI would refuse is refused
+//! with OpenAI's codes, and what Mastra cannot honour yet is refused naming the field, never
+//! silently dropped. What SDKs send by default is accepted and echoed.
+
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::mastra::types::{
+    CreateResponseBody, InputContent, InputMessage, InputPart, MastraInput,
+};
+use crate::openai::request::CreateResponseRequest;
+use crate::translate::ids;
+
+/// Spec fields that are accepted and ignored (Mastra has no equivalent; the answer is unaffected).
+const ACCEPTED_IGNORED: &[&str] = &[
+    "prompt_cache_retention",
+    "prompt_cache_options",
+    "context_management",
+    "moderation",
+];
+
+const INCLUDE_VALUES: &[&str] = &[
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",
+];
+
+/// OpenAI's metadata limits: 16 pairs, keys ≤ 64 chars, string values ≤ 512 chars.
+pub fn validate_metadata(metadata: &Map<String, Value>) -> Result<(), ApiError> {
+    if metadata.len() > 16 {
+        return Err(ApiError::invalid_request(format!(
+            "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, but got an object with {} properties instead.",
+            metadata.len()
+        ))
+        .with_param("metadata")
+        .with_code("object_above_max_properties"));
+    }
+    for (key, value) in metadata {
+        if key.chars().count() > 64 {
+            return Err(ApiError::invalid_request(format!(
+                "Invalid 'metadata': key '{key}' is longer than 64 characters."
+            ))
+            .with_param("metadata")
+            .with_code("invalid_value"));
+        }
+        match value {
+            Value::String(s) if s.chars().count() > 512 => {
+                return Err(ApiError::invalid_request(format!(
+                    "Invalid 'metadata': the value of '{key}' is longer than 512 characters."
+                ))
+                .with_param("metadata")
+                .with_code("invalid_value"))
+            }
+            Value::String(_) => {}
+            _ => {
+                return Err(ApiError::invalid_request(format!(
+                    "Invalid 'metadata': the value of '{key}' must be a string."
+                ))
+                .with_param("metadata")
+                .with_code("invalid_type"))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything about the request that does not depend on the upstream.
+pub fn validate(req: &CreateResponseRequest) -> Result<(), ApiError> {
+    if let Some(key) = req
+        .rest
+        .keys()
+        .find(|k| !ACCEPTED_IGNORED.contains(&k.as_str()))
+    {
+        if key == "prompt" {
+            return Err(ApiError::unsupported(
+                "prompt",
+                "stored prompt templates are not available; send `instructions` and `input`",
+            ));
+        }
+        return Err(ApiError::unknown_parameter(key));
+    }
+    if req.background == Some(true) {
+        return Err(ApiError::unsupported(
+            "background",
+            "background responses are not available; Mastra answers in the foreground (use stream=true for long turns)",
+        ));
+    }
+    if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(ApiError::unsupported(
+            "tools",
+            "client-defined tools are not available; the agent's own tools run inside Mastra",
+        ));
+    }
+    if req.previous_response_id.is_some() && req.conversation.is_some() {
+        return Err(ApiError::invalid_request(
+            "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.",
+        )
+        .with_param("conversation")
+        .with_code("mutually_exclusive_parameters"));
+    }
+    if let Some(c) = &req.conversation {
+        if c.id().is_empty() {
+            return Err(ApiError::invalid_value(
+                "conversation",
+                "Invalid 'conversation': empty id.",
+            ));
+        }
+    }
+    if let Some(opts) = &req.stream_options {
+        let Some(map) = opts.as_object() else {
+            return Err(ApiError::invalid_type(
+                "stream_options",
+                "expected an object",
+            ));
+        };
+        if let Some(k) = map.keys().find(|k| k.as_str() != "include_obfuscation") {
+            return Err(ApiError::unknown_parameter(&format!("stream_options.{k}")));
+        }
+    }
+    if let Some(m) = &req.metadata {
+        validate_metadata(m)?;
+    }
+    if let Some(t) = req.temperature {
+        if !(0.0..=2.0).contains(&t) {
+            return Err(ApiError::invalid_value(
+                "temperature",
+                format!("Invalid 'temperature': {t} is outside the range 0 to 2."),
+            ));
+        }
+    }
+    if let Some(p) = req.top_p {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(ApiError::invalid_value(
+                "top_p",
+                format!("Invalid 'top_p': {p} is outside the range 0 to 1."),
+            ));
+        }
+    }
+    if let Some(n) = req.max_output_tokens {
+        if n < 16 {
+            return Err(ApiError::invalid_value(
+                "max_output_tokens",
+                format!("Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {n} instead."),
+            ));
+        }
+    }
+    if let Some(t) = req.truncation.as_deref() {
+        if t != "auto" && t != "disabled" {
+            return Err(ApiError::invalid_value(
+                "truncation",
+                format!("Invalid value: '{t}'. Supported values are: 'auto' and 'disabled'."),
+            ));
+        }
+    }
+    for (i, inc) in req.include.iter().flatten().enumerate() {
+        if !INCLUDE_VALUES.contains(&inc.as_str()) {
+            return Err(ApiError::invalid_value(
+                &format!("include[{i}]"),
+                format!(
+                    "Invalid value: '{inc}'. Supported values are: {}.",
+                    INCLUDE_VALUES.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(instr) = &req.instructions {
+        if !instr.is_string() {
+            return Err(ApiError::invalid_type("instructions", "expected a string"));
+        }
+    }
+    if let Some(text) = &req.text {
+        text_format(text)?;
+    }
+    Ok(())
+}
+
+/// The `text.format` object when it asks for structured output (Mastra's `structuredOutput`);
+/// `None` for plain text.
+fn text_format(text: &Value) -> Result<Option<&str>, ApiError> {
+    let Some(obj) = text.as_object() else {
+        return Err(ApiError::invalid_type("text", "expected an object"));
+    };
+    let Some(format) = obj.get("format") else {
+        return Ok(None);
+    };
+    if format.is_null() {
+        return Ok(None);
+    }
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some(t @ ("json_object" | "json_schema")) => {
+            if t == "json_schema" {
+                for key in ["name", "schema"] {
+                    if format.get(key).is_none() {
+                        return Err(ApiError::missing_parameter(&format!("text.format.{key}")));
+                    }
+                }
+            }
+            Ok(Some(t))
+        }
+        Some(other) => Err(ApiError::invalid_value(
+            "text.format.type",
+            format!("Invalid value: '{other}'. Supported values are: 'text', 'json_object' and 'json_schema'."),
+        )),
+        None => Err(ApiError::missing_parameter("text.format.type")),
+    }
+}
+
+/// Builds Mastra's body. `req` must have passed [`validate`].
+pub fn build_create_body<'a>(
+    req: &'a CreateResponseRequest,
+    agent_id: &'a str,
+    stream: bool,
+) -> Result<CreateResponseBody<'a>, ApiError> {
+    let input = match &req.input {
+        None | Some(Value::Null) => return Err(ApiError::missing_parameter("input")),
+        Some(v) => translate_input(v)?,
+    };
+    let text = match &req.text {
+        Some(t) if text_format(t)?.is_some() => Some(t),
+        _ => None,
+    };
+    Ok(CreateResponseBody {
+        agent_id,
+        input,
+        instructions: req.instructions.as_ref().and_then(Value::as_str),
+        text,
+        conversation_id: req.conversation.as_ref().map(|c| c.id()),
+        previous_response_id: req
+            .previous_response_id
+            .as_deref()
+            .map(|id| ids::response_id_to_mastra(id).into_owned()),
+        store: req.store.unwrap_or(true),
+        stream,
+    })
+}
+
+fn translate_input(input: &Value) -> Result<MastraInput<'_>, ApiError> {
+    match input {
+        Value::String(s) => Ok(MastraInput::Text(s)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| translate_item(i, item))
+            .collect::<Result<Vec<_>, _>>()
+            .map(MastraInput::Messages),
+        _ => Err(ApiError::invalid_type(
+            "input",
+            "expected a string or an array of input items",
+        )),
+    }
+}
+
+fn translate_item(i: usize, item: &Value) -> Result<InputMessage<'_>, ApiError> {
+    let param = format!("input[{i}]");
+    let Some(obj) = item.as_object() else {
+        return Err(ApiError::invalid_type(&param, "expected an object"));
+    };
+    match obj.get("type").and_then(Value::as_str) {
+        None | Some("message") => {}
+        Some("function_call_output") => {
+            return Err(ApiError::unsupported(
+                &param,
+                "function_call_output items are not accepted; the agent's tools run inside Mastra, which sends the results itself",
+            ))
+        }
+        Some(other) => {
+            return Err(ApiError::unsupported(
+                &param,
+                &format!("`{other}` input items are not available; send message items"),
+            ))
+        }
+    }
+    let role = match obj.get("role") {
+        None => return Err(ApiError::missing_parameter(&format!("{param}.role"))),
+        Some(Value::String(r)) => r.as_str(),
+        Some(_) => {
+            return Err(ApiError::invalid_type(
+                &format!("{param}.role"),
+                "expected a string",
+            ))
+        }
+    };
+    if !matches!(role, "user" | "assistant" | "system" | "developer") {
+        return Err(ApiError::invalid_value(
+            &format!("{param}.role"),
+            format!("Invalid value: '{role}'. Supported values are: 'user', 'assistant', 'system', and 'developer'."),
+        ));
+    }
+    let content = match obj.get("content") {
+        None => return Err(ApiError::missing_parameter(&format!("{param}.content"))),
+        Some(Value::String(s)) => InputContent::Text(s),
+        Some(Value::Array(parts)) => InputContent::Parts(
+            parts
+                .iter()
+                .enumerate()
+                .map(|(j, part)| translate_part(&param, j, part))
+                .collect::<Result<_, _>>()?,
+        ),
+        Some(_) => {
+            return Err(ApiError::invalid_type(
+                &format!("{param}.content"),
+                "expected a string or an array of content parts",
+            ))
+        }
+    };
+    Ok(InputMessage { role, content })
+}
+
+fn translate_part<'a>(
+    item_param: &str,
+    j: usize,
+    part: &'a Value,
+) -> Result<InputPart<'a>, ApiError> {
+    let param = format!("{item_param}.content[{j}]");
+    let kind = part.get("type").and_then(Value::as_str);
+    match kind {
+        Some(kind @ ("input_text" | "output_text" | "text")) => match part.get("text") {
+            Some(Value::String(text)) => Ok(InputPart { kind, text }),
+            None => Err(ApiError::missing_parameter(&format!("{param}.text"))),
+            Some(_) => Err(ApiError::invalid_type(
+                &format!("{param}.text"),
+                "expected a string",
+            )),
+        },
+        Some(kind @ ("input_image" | "input_file" | "input_audio")) => Err(ApiError::unsupported(
+            &param,
+            &format!("`{kind}` content is not available; this gateway forwards text only"),
+        )),
+        Some(other) => Err(ApiError::unsupported(
+            &param,
+            &format!("`{other}` content parts are not available in input"),
+        )),
+        None => Err(ApiError::missing_parameter(&format!("{param}.type"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn req(v: Value) -> CreateResponseRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn body(v: Value) -> Value {
+        let r = req(v);
+        validate(&r).unwrap();
+        serde_json::to_value(build_create_body(&r, "support-agent", false).unwrap()).unwrap()
+    }
+
+    fn refused(v: Value) -> ApiError {
+        let r = req(v);
+        validate(&r)
+            .and_then(|_| build_create_body(&r, "support-agent", false).map(|_| ()))
+            .unwrap_err()
+    }
+
+    #[test]
+    fn string_input_with_defaults() {
+        insta::assert_json_snapshot!(body(json!({"model":"support-agent","input":"hi"})));
+    }
+
+    #[test]
+    fn full_request_with_sdk_defaults() {
+        insta::assert_json_snapshot!(body(json!({
+            "model": "support-agent",
+            "input": [
+                {"role":"developer","content":"be brief"},
+                {"role":"user","content":"hi"},
+                {"type":"message","role":"user","content":[{"type":"input_text","text":"there"}]},
+                {"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"output_text","text":"old","annotations":[]}]}
+            ],
+            "instructions": "You are terse.",
+            "previous_response_id": "resp_abc",
+            "store": false,
+            "tools": [], "tool_choice": "auto", "parallel_tool_calls": true,
+            "temperature": 0.2, "top_p": 0.9, "max_output_tokens": 256, "user": "u1",
+            "truncation": "disabled", "include": ["message.output_text.logprobs"],
+            "reasoning": {"effort": null}, "stream_options": {"include_obfuscation": false},
+            "metadata": {"k": "v"},
+            "text": {"format": {"type":"json_schema","name":"x","schema":{"type":"object"},"strict":true}}
+        })));
+    }
+
+    #[test]
+    fn conversation_forms() {
+        let a = body(json!({"model":"m","input":"hi","conversation":"thread-1"}));
+        let b = body(json!({"model":"m","input":"hi","conversation":{"id":"thread-1"}}));
+        assert_eq!(a, b);
+        assert_eq!(a["conversation_id"], "thread-1");
+        assert!(a.get("conversation").is_none());
+    }
+
+    #[test]
+    fn plain_text_format_is_not_forwarded() {
+        let b = body(
+            json!({"model":"m","input":"hi","text":{"format":{"type":"text"},"verbosity":"low"}}),
+        );
+        assert!(b.get("text").is_none());
+    }
+
+    #[test]
+    fn refusals_name_the_parameter() {
+        let cases = [
+            (
+                json!({"input":"x","tools":[{"type":"function","name":"f"}]}),
+                "tools",
+                "unsupported_parameter",
+            ),
+            (
+                json!({"input":"x","background":true}),
+                "background",
+                "unsupported_parameter",
+            ),
+            (
+                json!({"input":[{"type":"function_call_output","call_id":"c","output":"{}"}]}),
+                "input[0]",
+                "unsupported_parameter",
+            ),
+            (
+                json!({"input":[{"role":"user","content":[{"type":"input_text","text":"a"},{"type":"input_image","image_url":"http://x"}]}]}),
+                "input[0].content[1]",
+                "unsupported_parameter",
+            ),
+            (
+                json!({"input":[{"role":"user","content":[{"type":"input_file","file_id":"f"}]}]}),
+                "input[0].content[0]",
+                "unsupported_parameter",
+            ),
+            (
+                json!({"input":[{"content":"x"}]}),
+                "input[0].role",
+                "missing_required_parameter",
+            ),
+            (
+                json!({"input":[{"role":"robot","content":"x"}]}),
+                "input[0].role",
+                "invalid_value",
+            ),
+            (json!({"input":"x","bogus":1}), "bogus", "unknown_parameter"),
+            (
+                json!({"input":"x","stream_options":{"include_usage":true}}),
+                "stream_options.include_usage",
+                "unknown_parameter",
+            ),
+            (
+                json!({"input":"x","previous_response_id":"resp_1","conversation":"c"}),
+                "conversation",
+                "mutually_exclusive_parameters",
+            ),
+            (
+                json!({"input":"x","temperature":3}),
+                "temperature",
+                "invalid_value",
+            ),
+            (
+                json!({"input":"x","max_output_tokens":4}),
+                "max_output_tokens",
+                "invalid_value",
+            ),
+            (
+                json!({"input":"x","include":["nope"]}),
+                "include[0]",
+                "invalid_value",
+            ),
+            (
+                json!({"input":"x","metadata":{"a":1}}),
+                "metadata",
+                "invalid_type",
+            ),
+            (
+                json!({"input":"x","text":{"format":{"type":"json_schema"}}}),
+                "text.format.name",
+                "missing_required_parameter",
+            ),
+            (json!({}), "input", "missing_required_parameter"),
+        ];
+        for (v, param, code) in cases {
+            let e = refused(v.clone());
+            assert_eq!(e.status.as_u16(), 400, "{v}");
+            assert_eq!(e.param.as_deref(), Some(param), "{v}: {e}");
+            assert_eq!(e.code.as_deref(), Some(code), "{v}: {e}");
+        }
+    }
+
+    #[test]
+    fn metadata_limits() {
+        let mut m = Map::new();
+        for i in 0..17 {
+            m.insert(format!("k{i}"), json!("v"));
+        }
+        assert_eq!(
+            validate_metadata(&m).unwrap_err().code.as_deref(),
+            Some("object_above_max_properties")
+        );
+        let mut m = Map::new();
+        m.insert("k".repeat(65), json!("v"));
+        assert_eq!(
+            validate_metadata(&m).unwrap_err().param.as_deref(),
+            Some("metadata")
+        );
+        let mut m = Map::new();
+        m.insert("k".into(), json!("v".repeat(513)));
+        assert!(validate_metadata(&m).is_err());
+        let mut m = Map::new();
+        m.insert("k".repeat(64), json!("v".repeat(512)));
+        assert!(validate_metadata(&m).is_ok());
+    }
+}

@@ -1,0 +1,332 @@
+//! Mastra Response object → OpenAI Response object, and output items between the two.
+
+use serde_json::{json, Map, Value};
+
+use crate::mastra::types::MastraResponse;
+use crate::openai::request::CreateResponseRequest;
+use crate::openai::response::{
+    ConversationRef, InputTokensDetails, OutputTokensDetails, Response, Usage,
+};
+use crate::translate::ids;
+
+/// What the OpenAI Response echoes that Mastra does not keep: the request's own parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestEcho {
+    pub instructions: Option<Value>,
+    pub metadata: Map<String, Value>,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub top_logprobs: u64,
+    pub max_output_tokens: Option<u64>,
+    pub max_tool_calls: Option<u64>,
+    pub tool_choice: Value,
+    pub tools: Vec<Value>,
+    pub parallel_tool_calls: bool,
+    pub text: Option<Value>,
+    pub reasoning: Value,
+    pub truncation: String,
+    pub user: Option<String>,
+    pub safety_identifier: Option<String>,
+    pub prompt_cache_key: Option<String>,
+}
+
+impl Default for RequestEcho {
+    /// OpenAI's defaults; what a retrieved response shows, since Mastra does not store these.
+    fn default() -> Self {
+        Self {
+            instructions: None,
+            metadata: Map::new(),
+            temperature: 1.0,
+            top_p: 1.0,
+            top_logprobs: 0,
+            max_output_tokens: None,
+            max_tool_calls: None,
+            tool_choice: Value::String("auto".into()),
+            tools: Vec::new(),
+            parallel_tool_calls: true,
+            text: None,
+            reasoning: json!({"effort": null, "summary": null}),
+            truncation: "disabled".into(),
+            user: None,
+            safety_identifier: None,
+            prompt_cache_key: None,
+        }
+    }
+}
+
+impl RequestEcho {
+    pub fn from_request(req: &CreateResponseRequest) -> Self {
+        let d = Self::default();
+        Self {
+            instructions: req.instructions.clone(),
+            metadata: req.metadata.clone().unwrap_or_default(),
+            temperature: req.temperature.unwrap_or(d.temperature),
+            top_p: req.top_p.unwrap_or(d.top_p),
+            top_logprobs: req.top_logprobs.unwrap_or(0),
+            max_output_tokens: req.max_output_tokens,
+            max_tool_calls: req.max_tool_calls,
+            tool_choice: req.tool_choice.clone().unwrap_or(d.tool_choice),
+            tools: req.tools.clone().unwrap_or_default(),
+            parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
+            text: req.text.clone(),
+            reasoning: match &req.reasoning {
+                Some(Value::Object(r)) => json!({
+                    "effort": r.get("effort").cloned().unwrap_or(Value::Null),
+                    "summary": r.get("summary").cloned().unwrap_or(Value::Null),
+                }),
+                _ => d.reasoning,
+            },
+            truncation: req.truncation.clone().unwrap_or(d.truncation),
+            user: req.user.clone(),
+            safety_identifier: req.safety_identifier.clone(),
+            prompt_cache_key: req.prompt_cache_key.clone(),
+        }
+    }
+}
+
+/// Everything besides Mastra's object that shapes the OpenAI one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseContext {
+    /// What `model` shows: the agent id the request resolved to.
+    pub model: String,
+    /// The conversation the client named; `None` shows `conversation: null`, as OpenAI does
+    /// for responses chained by `previous_response_id` or stored on their own.
+    pub conversation: Option<String>,
+    pub echo: RequestEcho,
+}
+
+/// The OpenAI Response for a Mastra Response.
+pub fn response_from_mastra(m: MastraResponse, ctx: &ResponseContext) -> Response {
+    let echo = &ctx.echo;
+    let text = echo
+        .text
+        .as_ref()
+        .or(Some(&m.text).filter(|t| !t.is_null()))
+        .map(normalize_text)
+        .unwrap_or_else(|| json!({"format": {"type": "text"}, "verbosity": "medium"}));
+    let status = m.status.unwrap_or_else(|| "completed".into());
+    Response {
+        id: ids::response_id_to_openai(&m.id),
+        object: "response",
+        created_at: m.created_at.unwrap_or(0),
+        completed_at: if status == "completed" {
+            m.completed_at
+        } else {
+            None
+        },
+        status,
+        background: false,
+        error: m.error,
+        incomplete_details: m.incomplete_details,
+        instructions: echo.instructions.clone().unwrap_or(m.instructions),
+        max_output_tokens: echo.max_output_tokens,
+        max_tool_calls: echo.max_tool_calls,
+        model: ctx.model.clone(),
+        output: m.output.into_iter().map(output_item_from_mastra).collect(),
+        parallel_tool_calls: echo.parallel_tool_calls,
+        previous_response_id: m
+            .previous_response_id
+            .as_deref()
+            .map(ids::response_id_to_openai),
+        conversation: ctx
+            .conversation
+            .as_ref()
+            .map(|id| ConversationRef { id: id.clone() }),
+        prompt_cache_key: echo.prompt_cache_key.clone(),
+        safety_identifier: echo.safety_identifier.clone(),
+        reasoning: echo.reasoning.clone(),
+        service_tier: "default".into(),
+        store: m.store.unwrap_or(true),
+        temperature: echo.temperature,
+        top_p: echo.top_p,
+        top_logprobs: echo.top_logprobs,
+        text,
+        tool_choice: echo.tool_choice.clone(),
+        tools: echo.tools.clone(),
+        truncation: echo.truncation.clone(),
+        usage: m.usage.map(|u| Usage {
+            input_tokens: u.input_tokens,
+            input_tokens_details: InputTokensDetails {
+                cached_tokens: u.input_tokens_details.map_or(0, |d| d.cached_tokens),
+            },
+            output_tokens: u.output_tokens,
+            output_tokens_details: OutputTokensDetails {
+                reasoning_tokens: u.output_tokens_details.map_or(0, |d| d.reasoning_tokens),
+            },
+            total_tokens: u.input_tokens + u.output_tokens,
+        }),
+        user: echo.user.clone(),
+        metadata: echo.metadata.clone(),
+    }
+}
+
+/// `text` always has `format` and `verbosity`.
+fn normalize_text(text: &Value) -> Value {
+    let mut out = Map::new();
+    let format = text
+        .get("format")
+        .filter(|f| !f.is_null())
+        .cloned()
+        .unwrap_or_else(|| json!({"type": "text"}));
+    out.insert("format".into(), format);
+    out.insert(
+        "verbosity".into(),
+        text.get("verbosity")
+            .filter(|v| !v.is_null())
+            .cloned()
+            .unwrap_or_else(|| json!("medium")),
+    );
+    Value::Object(out)
+}
+
+/// One Mastra output item → the OpenAI item: `fc_`/`fco_` ids for tool items, `status` always
+/// set, `annotations`/`logprobs` on every text part.
+pub fn output_item_from_mastra(item: Value) -> Value {
+    let Value::Object(mut obj) = item else {
+        return item;
+    };
+    let kind = obj
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match kind.as_str() {
+        "function_call" | "function_call_output" => {
+            let call_id = obj
+                .get("call_id")
+                .and_then(Value::as_str)
+                .or_else(|| obj.get("id").and_then(Value::as_str))
+                .unwrap_or_default()
+                .to_string();
+            let id = if kind == "function_call" {
+                ids::function_call_item_id(&call_id)
+            } else {
+                ids::function_call_output_item_id(&call_id)
+            };
+            obj.insert("id".into(), Value::String(id));
+            obj.insert("call_id".into(), Value::String(call_id));
+            if kind == "function_call" {
+                if let Some(args) = obj.get("arguments").filter(|a| !a.is_string()) {
+                    let s = args.to_string();
+                    obj.insert("arguments".into(), Value::String(s));
+                }
+            } else if let Some(out) = obj
+                .get("output")
+                .filter(|o| !o.is_string() && !o.is_array())
+            {
+                let s = out.to_string();
+                obj.insert("output".into(), Value::String(s));
+            }
+            obj.entry("status").or_insert_with(|| json!("completed"));
+        }
+        "message" => {
+            obj.entry("status").or_insert_with(|| json!("completed"));
+            if let Some(Value::Array(parts)) = obj.get_mut("content") {
+                for part in parts {
+                    normalize_text_part(part);
+                }
+            }
+        }
+        _ => {}
+    }
+    Value::Object(obj)
+}
+
+/// `output_text` parts carry `annotations: []` and `logprobs: []` when Mastra leaves them out.
+pub fn normalize_text_part(part: &mut Value) {
+    if let Some(p) = part.as_object_mut() {
+        if p.get("type").and_then(Value::as_str) == Some("output_text") {
+            p.entry("annotations").or_insert_with(|| json!([]));
+            p.entry("logprobs").or_insert_with(|| json!([]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mastra(name: &str) -> MastraResponse {
+        let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn ctx() -> ResponseContext {
+        ResponseContext {
+            model: "support-agent".into(),
+            conversation: None,
+            echo: RequestEcho::default(),
+        }
+    }
+
+    #[test]
+    fn text_response() {
+        insta::assert_json_snapshot!(response_from_mastra(
+            mastra("mastra_response_text.json"),
+            &ctx()
+        ));
+    }
+
+    #[test]
+    fn tool_response_with_conversation_and_echo() {
+        let req: CreateResponseRequest = serde_json::from_value(json!({
+            "model": "support-agent", "input": "CALL_TOOL Rome", "temperature": 0.5,
+            "metadata": {"team": "a"}, "instructions": "Be nice.", "tool_choice": "auto",
+            "reasoning": {"effort": "low"}, "max_output_tokens": 100, "user": "u-1"
+        }))
+        .unwrap();
+        let c = ResponseContext {
+            model: "support-agent".into(),
+            conversation: Some("thread-9".into()),
+            echo: RequestEcho::from_request(&req),
+        };
+        insta::assert_json_snapshot!(response_from_mastra(
+            mastra("mastra_response_tool.json"),
+            &c
+        ));
+    }
+
+    #[test]
+    fn every_required_key_is_present() {
+        let v =
+            serde_json::to_value(response_from_mastra(MastraResponse::default(), &ctx())).unwrap();
+        for key in [
+            "id",
+            "object",
+            "created_at",
+            "status",
+            "completed_at",
+            "background",
+            "error",
+            "incomplete_details",
+            "instructions",
+            "max_output_tokens",
+            "max_tool_calls",
+            "model",
+            "output",
+            "parallel_tool_calls",
+            "previous_response_id",
+            "conversation",
+            "prompt_cache_key",
+            "safety_identifier",
+            "reasoning",
+            "service_tier",
+            "store",
+            "temperature",
+            "top_p",
+            "top_logprobs",
+            "text",
+            "tool_choice",
+            "tools",
+            "truncation",
+            "usage",
+            "user",
+            "metadata",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["object"], "response");
+        assert_eq!(v["metadata"], json!({}));
+        assert!(v["created_at"].is_i64());
+    }
+}

@@ -1,0 +1,396 @@
+//! Mastra's Responses SSE stream → OpenAI's (reference/openai.md §2).
+//!
+//! Mastra's stream is already OpenAI-like; the translator fixes what differs: `sequence_number`
+//! from 0 without gaps, full Response objects in lifecycle events, `fc_` item ids, `logprobs` on
+//! text events, and a `response.failed` terminal event when the upstream ends or breaks without
+//! one. It is pure: bytes of one upstream event in, OpenAI SSE frames appended to a buffer out.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::{BufMut, BytesMut};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::mastra::types::MastraResponse;
+use crate::openai::response::Response;
+use crate::translate::response::{
+    normalize_text_part, output_item_from_mastra, response_from_mastra, ResponseContext,
+};
+
+pub struct StreamTranslator {
+    ctx: ResponseContext,
+    next_seq: u64,
+    /// The last lifecycle snapshot seen (Mastra's), the base of a synthesized `response.failed`.
+    snapshot: Option<MastraResponse>,
+    /// Finished OpenAI output items by `output_index`.
+    done_items: BTreeMap<u64, Value>,
+    /// Mastra item id → OpenAI item id, for the `item_id` of content events.
+    item_ids: HashMap<String, String>,
+    finished: bool,
+}
+
+#[derive(Serialize)]
+struct LifecycleEvent<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    sequence_number: u64,
+    response: &'a Response,
+}
+
+impl StreamTranslator {
+    pub fn new(ctx: ResponseContext) -> Self {
+        Self {
+            ctx,
+            next_seq: 0,
+            snapshot: None,
+            done_items: BTreeMap::new(),
+            item_ids: HashMap::new(),
+            finished: false,
+        }
+    }
+
+    /// True once a terminal event has been written; nothing more will be.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Number of events written so far.
+    pub fn events_written(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// One upstream event's `data` payload.
+    pub fn on_data(&mut self, data: &[u8], out: &mut BytesMut) {
+        if self.finished {
+            return;
+        }
+        if data == b"[DONE]" {
+            return;
+        }
+        let mut event: Map<String, Value> = match serde_json::from_slice(data) {
+            Ok(Value::Object(m)) => m,
+            _ => {
+                self.fail(
+                    "upstream_invalid_event",
+                    "the upstream sent an event that is not a JSON object",
+                    out,
+                );
+                return;
+            }
+        };
+        let kind = match event.get("type").and_then(Value::as_str) {
+            Some(k) => k.to_string(),
+            None => {
+                self.fail(
+                    "upstream_invalid_event",
+                    "the upstream sent an event without a type",
+                    out,
+                );
+                return;
+            }
+        };
+        match kind.as_str() {
+            "response.created"
+            | "response.in_progress"
+            | "response.queued"
+            | "response.completed"
+            | "response.incomplete"
+            | "response.failed" => {
+                let mastra: MastraResponse =
+                    match event.remove("response").map(serde_json::from_value) {
+                        Some(Ok(r)) => r,
+                        _ => {
+                            self.fail(
+                                "upstream_invalid_event",
+                                "a lifecycle event had no valid response object",
+                                out,
+                            );
+                            return;
+                        }
+                    };
+                if matches!(kind.as_str(), "response.created" | "response.in_progress") {
+                    self.snapshot = Some(mastra.clone());
+                }
+                let response = response_from_mastra(mastra, &self.ctx);
+                self.write_lifecycle(&kind, &response, out);
+                if matches!(
+                    kind.as_str(),
+                    "response.completed" | "response.incomplete" | "response.failed"
+                ) {
+                    self.finished = true;
+                }
+            }
+            "error" => {
+                let message = event
+                    .get("message")
+                    .or_else(|| event.get("error").and_then(|e| e.get("message")))
+                    .and_then(Value::as_str)
+                    .unwrap_or("the agent failed")
+                    .to_string();
+                self.fail("server_error", &message, out);
+            }
+            _ => {
+                if let Some(item) = event.remove("item") {
+                    let original_id = item.get("id").and_then(Value::as_str).map(str::to_string);
+                    let item = output_item_from_mastra(item);
+                    if let (Some(orig), Some(new)) =
+                        (original_id, item.get("id").and_then(Value::as_str))
+                    {
+                        if orig != new {
+                            self.item_ids.insert(orig, new.to_string());
+                        }
+                    }
+                    if kind == "response.output_item.done" {
+                        if let Some(idx) = event.get("output_index").and_then(Value::as_u64) {
+                            self.done_items.insert(idx, item.clone());
+                        }
+                    }
+                    event.insert("item".into(), item);
+                }
+                if let Some(Value::String(item_id)) = event.get_mut("item_id") {
+                    if let Some(mapped) = self.item_ids.get(item_id.as_str()) {
+                        *item_id = mapped.clone();
+                    }
+                }
+                if let Some(part) = event.get_mut("part") {
+                    normalize_text_part(part);
+                }
+                if kind == "response.output_text.delta" || kind == "response.output_text.done" {
+                    event.entry("logprobs").or_insert_with(|| json!([]));
+                }
+                self.write_event(&kind, event, out);
+            }
+        }
+    }
+
+    /// The upstream body broke (connection reset, idle timeout, …).
+    pub fn on_upstream_error(&mut self, message: &str, out: &mut BytesMut) {
+        self.fail("server_error", message, out);
+    }
+
+    /// The upstream body ended. Without a terminal event, the client gets `response.failed`.
+    pub fn on_upstream_end(&mut self, out: &mut BytesMut) {
+        self.fail(
+            "server_error",
+            "the upstream stream ended before the response was complete",
+            out,
+        );
+    }
+
+    /// Writes `response.failed` (preceded by `response.created` if nothing was sent yet) and
+    /// finishes the stream. No-op once finished.
+    fn fail(&mut self, code: &str, message: &str, out: &mut BytesMut) {
+        if self.finished {
+            return;
+        }
+        let mut base = self.snapshot.clone().unwrap_or_else(|| MastraResponse {
+            id: format!("msg_{}", uuid::Uuid::new_v4()),
+            created_at: Some(unix_now()),
+            status: Some("in_progress".into()),
+            ..MastraResponse::default()
+        });
+        if self.next_seq == 0 {
+            let created = response_from_mastra(base.clone(), &self.ctx);
+            self.write_lifecycle("response.created", &created, out);
+        }
+        base.status = Some("failed".into());
+        base.error = json!({"code": code, "message": message});
+        base.usage = None;
+        let mut response = response_from_mastra(base, &self.ctx);
+        response.output = self.done_items.values().cloned().collect();
+        self.write_lifecycle("response.failed", &response, out);
+        self.finished = true;
+    }
+
+    fn write_lifecycle(&mut self, kind: &str, response: &Response, out: &mut BytesMut) {
+        let event = LifecycleEvent {
+            kind,
+            sequence_number: self.next_seq,
+            response,
+        };
+        self.next_seq += 1;
+        frame(kind, &event, out);
+    }
+
+    fn write_event(&mut self, kind: &str, mut event: Map<String, Value>, out: &mut BytesMut) {
+        event.insert("sequence_number".into(), Value::from(self.next_seq));
+        self.next_seq += 1;
+        frame(kind, &event, out);
+    }
+}
+
+/// `event: <type>\ndata: <json>\n\n`.
+fn frame(kind: &str, payload: &impl Serialize, out: &mut BytesMut) {
+    out.put_slice(b"event: ");
+    out.put_slice(kind.as_bytes());
+    out.put_slice(b"\ndata: ");
+    let mut writer = out.writer();
+    // Serializing our own in-memory values cannot fail.
+    let _ = serde_json::to_writer(&mut writer, payload);
+    let out = writer.into_inner();
+    out.put_slice(b"\n\n");
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mastra::sse::SseDecoder;
+    use crate::translate::response::RequestEcho;
+
+    fn ctx(conversation: Option<&str>) -> ResponseContext {
+        ResponseContext {
+            model: "support-agent".into(),
+            conversation: conversation.map(str::to_string),
+            echo: RequestEcho::default(),
+        }
+    }
+
+    /// Runs a recorded upstream stream through the translator, cut after `cut` bytes if given.
+    fn translate(file: &str, cut: Option<usize>) -> Vec<Value> {
+        let raw =
+            std::fs::read(format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let raw = &raw[..cut.unwrap_or(raw.len()).min(raw.len())];
+        let mut dec = SseDecoder::new();
+        let mut t = StreamTranslator::new(ctx(Some("thread-1")));
+        let mut out = BytesMut::new();
+        for chunk in raw.chunks(97) {
+            dec.push(chunk);
+            while let Some(ev) = dec.next_event() {
+                t.on_data(&ev.data, &mut out);
+            }
+        }
+        t.on_upstream_end(&mut out);
+        parse_openai_sse(&out)
+    }
+
+    /// Parses our own output and checks the framing rules on the way.
+    fn parse_openai_sse(out: &[u8]) -> Vec<Value> {
+        let text = std::str::from_utf8(out).unwrap();
+        assert!(text.ends_with("\n\n"));
+        assert!(!text.contains("[DONE]"));
+        text.trim_end()
+            .split("\n\n")
+            .map(|block| {
+                let mut lines = block.lines();
+                let ev = lines.next().unwrap().strip_prefix("event: ").unwrap();
+                let data = lines.next().unwrap().strip_prefix("data: ").unwrap();
+                assert!(lines.next().is_none());
+                let v: Value = serde_json::from_str(data).unwrap();
+                assert_eq!(v["type"], ev);
+                v
+            })
+            .collect()
+    }
+
+    fn assert_dense(events: &[Value]) {
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e["sequence_number"], i as u64, "{e}");
+        }
+    }
+
+    /// Events with bulky `response` bodies reduced to the fields a reader checks.
+    fn summary(events: &[Value]) -> Vec<Value> {
+        events
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                if let Some(r) = e.get_mut("response") {
+                    *r = json!({
+                        "id": r["id"], "status": r["status"], "output": r["output"],
+                        "usage": r["usage"], "error": r["error"], "conversation": r["conversation"],
+                        "model": r["model"],
+                    });
+                }
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_turn() {
+        let events = translate("mastra_stream_text.sse", None);
+        assert_dense(&events);
+        insta::assert_json_snapshot!(summary(&events), {"[].response.id" => "[id]", "[].item_id" => "[id]", "[].item.id" => "[id]", "[].response.output[].id" => "[id]"});
+        let full = events.last().unwrap();
+        assert_eq!(full["type"], "response.completed");
+        insta::assert_json_snapshot!("text_turn_completed", full, {".response.id" => "[id]", ".response.output[].id" => "[id]", ".response.created_at" => "[ts]", ".response.completed_at" => "[ts]"});
+    }
+
+    #[test]
+    fn tool_turn() {
+        let events = translate("mastra_stream_tool.sse", None);
+        assert_dense(&events);
+        let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(types[0], "response.created");
+        assert_eq!(types[1], "response.in_progress");
+        assert_eq!(*types.last().unwrap(), "response.completed");
+        // The function-call item is `fc_…`, and its argument events point at it.
+        let added = &events[2];
+        assert_eq!(added["item"]["type"], "function_call");
+        let fc_id = added["item"]["id"].as_str().unwrap();
+        assert!(fc_id.starts_with("fc_"));
+        assert!(added["item"]["call_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("call_"));
+        assert_eq!(events[3]["item_id"], fc_id);
+        insta::assert_json_snapshot!(summary(&events), {"[].response.id" => "[id]", "[].item_id" => "[id]", "[].item.id" => "[id]", "[].item.call_id" => "[id]", "[].response.output[].id" => "[id]", "[].response.output[].call_id" => "[id]"});
+    }
+
+    #[test]
+    fn broken_upstream_stream_ends_with_failed() {
+        // Cut in the middle of the text deltas of the tool turn.
+        let raw_len = std::fs::read(format!(
+            "{}/tests/data/mastra_stream_tool.sse",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .len();
+        let events = translate("mastra_stream_tool.sse", Some(raw_len * 2 / 3));
+        assert_dense(&events);
+        let last = events.last().unwrap();
+        assert_eq!(last["type"], "response.failed");
+        assert_eq!(last["response"]["status"], "failed");
+        assert_eq!(last["response"]["error"]["code"], "server_error");
+        insta::assert_json_snapshot!(summary(&events), {"[].response.id" => "[id]", "[].item_id" => "[id]", "[].item.id" => "[id]", "[].item.call_id" => "[id]", "[].response.output[].id" => "[id]", "[].response.output[].call_id" => "[id]"});
+    }
+
+    #[test]
+    fn nothing_then_end_gives_created_and_failed() {
+        let mut t = StreamTranslator::new(ctx(None));
+        let mut out = BytesMut::new();
+        t.on_upstream_error("connection reset", &mut out);
+        let events = parse_openai_sse(&out);
+        assert_dense(&events);
+        assert_eq!(events[0]["type"], "response.created");
+        assert_eq!(events[1]["type"], "response.failed");
+        assert_eq!(
+            events[1]["response"]["error"]["message"],
+            "connection reset"
+        );
+        assert_eq!(events[0]["response"]["id"], events[1]["response"]["id"]);
+        assert!(t.is_finished());
+        t.on_data(b"{\"type\":\"response.output_text.delta\"}", &mut out);
+        assert_eq!(
+            parse_openai_sse(&out).len(),
+            2,
+            "nothing after the terminal event"
+        );
+    }
+
+    #[test]
+    fn garbage_event_fails_the_stream() {
+        let mut t = StreamTranslator::new(ctx(None));
+        let mut out = BytesMut::new();
+        t.on_data(b"not json", &mut out);
+        let events = parse_openai_sse(&out);
+        assert_eq!(events.last().unwrap()["type"], "response.failed");
+    }
+}
