@@ -1,7 +1,6 @@
 //! Listeners: the OpenAI API (HTTP/1.1 and h2c on one port, header-read timeout, connection
 //! cap, graceful drain) and the admin listener.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,10 +83,8 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-fn shutdown_signal(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> {
-    async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    }
+async fn shutdown_signal(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 async fn serve_api(listener: TcpListener, state: Arc<AppState>, rx: watch::Receiver<bool>) {
