@@ -12,8 +12,13 @@ pub fn upstream_error(upstream: &str, status: StatusCode, body: &[u8]) -> ApiErr
     let parsed: Option<MastraError> = serde_json::from_slice(body).ok();
     let Some(parsed) = parsed else {
         let snippet = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        // Mastra answers every known route with JSON; a plain-text 404 means the route itself
+        // is missing (an older Mastra), which is the gateway's problem, not the client's.
         return match status.as_u16() {
-            404 => ApiError::new(StatusCode::NOT_FOUND, INVALID_REQUEST, "Not found."),
+            404 => ApiError::upstream_invalid(
+                upstream,
+                "the route is missing upstream (the gateway needs @mastra/server >= 1.21)",
+            ),
             _ => ApiError::upstream_invalid(
                 upstream,
                 format!("HTTP {} with a non-JSON body: {snippet:?}", status.as_u16()),
@@ -95,6 +100,9 @@ mod tests {
         assert!(e.message.contains("u1") && e.message.contains("boom"));
         let e = upstream_error("u1", StatusCode::FORBIDDEN, br#"{"error":"Access denied"}"#);
         assert_eq!(e.status, StatusCode::NOT_FOUND);
+        let e = upstream_error("u1", StatusCode::NOT_FOUND, b"404 Not Found");
+        assert_eq!(e.status, StatusCode::BAD_GATEWAY);
+        assert!(e.message.contains("1.21"), "{e}");
         let e = upstream_error("u1", StatusCode::BAD_GATEWAY, b"<html>nginx</html>");
         assert_eq!(e.status, StatusCode::BAD_GATEWAY);
         assert_eq!(e.code.as_deref(), Some("upstream_invalid_response"));
