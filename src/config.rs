@@ -22,6 +22,7 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub models: ModelsConfig,
     pub logging: LoggingConfig,
+    pub cache: CacheConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +120,34 @@ impl Default for ModelsConfig {
             aliases: BTreeMap::new(),
             cache_ttl: Duration::from_secs(30),
             owned_by: "mastra".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// How long a conversation lookup (agent, resource, metadata) is reused. The gateway's own
+    /// updates and deletes refresh or drop the entry at once.
+    #[serde(with = "humantime_serde")]
+    pub conversation_ttl: Duration,
+    /// Conversations kept at most.
+    pub conversation_max_entries: u64,
+    /// How long an item's position in its thread is remembered (an `after` cursor resumes
+    /// with one upstream window while it is; a miss scans the thread).
+    #[serde(with = "humantime_serde")]
+    pub item_position_ttl: Duration,
+    /// Item positions kept at most.
+    pub item_position_max_entries: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            conversation_ttl: Duration::from_secs(60),
+            conversation_max_entries: 10_000,
+            item_position_ttl: Duration::from_secs(600),
+            item_position_max_entries: 200_000,
         }
     }
 }
@@ -351,6 +380,21 @@ impl Config {
                     "must be a non-empty agent id or alias",
                 ));
             }
+        }
+        let c = &self.cache;
+        nonzero("cache.conversation_ttl", c.conversation_ttl)?;
+        nonzero("cache.item_position_ttl", c.item_position_ttl)?;
+        if c.conversation_max_entries == 0 {
+            return Err(invalid(
+                "cache.conversation_max_entries",
+                "must be at least 1",
+            ));
+        }
+        if c.item_position_max_entries == 0 {
+            return Err(invalid(
+                "cache.item_position_max_entries",
+                "must be at least 1",
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.logging.level)
             .map_err(|e| invalid("logging.level", e.to_string()))?;

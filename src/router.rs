@@ -79,6 +79,15 @@ fn route_of(method: &Method, path: &str) -> &'static str {
         (&Method::DELETE, ["v1", "responses", _]) => "responses.delete",
         (&Method::GET, ["v1", "models"]) => "models.list",
         (&Method::GET, ["v1", "models", _]) => "models.retrieve",
+        (&Method::GET, ["v1", "responses", _, "input_items"]) => "responses.input_items",
+        (&Method::POST, ["v1", "conversations"]) => "conversations.create",
+        (&Method::GET, ["v1", "conversations", _]) => "conversations.retrieve",
+        (&Method::POST, ["v1", "conversations", _]) => "conversations.update",
+        (&Method::DELETE, ["v1", "conversations", _]) => "conversations.delete",
+        (&Method::GET, ["v1", "conversations", _, "items"]) => "conversations.items.list",
+        (&Method::POST, ["v1", "conversations", _, "items"]) => "conversations.items.create",
+        (&Method::GET, ["v1", "conversations", _, "items", _]) => "conversations.items.retrieve",
+        (&Method::DELETE, ["v1", "conversations", _, "items", _]) => "conversations.items.delete",
         _ => "unknown",
     }
 }
@@ -107,6 +116,37 @@ where
         "responses.delete" => routes::responses::delete(state, &last(), request_id).await,
         "models.list" => routes::models::list(state, request_id).await,
         "models.retrieve" => routes::models::retrieve(state, &last(), request_id).await,
+        r if r.starts_with("conversations.") || r == "responses.input_items" => {
+            // /v1/{family}/{id}[/{sub}[/{item_id}]]
+            let segment = |i: usize| decode_segment(path.split('/').nth(i + 1).unwrap_or_default());
+            let (id, item_id) = (segment(2), segment(4));
+            let query = req.uri().query().map(str::to_string);
+            let query = query.as_deref();
+            let limit = state.config.server.max_body_bytes;
+            use routes::conversations as c;
+            match r {
+                "responses.input_items" => {
+                    routes::input_items::list(state, &id, query, request_id).await
+                }
+                "conversations.create" => {
+                    c::create(state, &read_body(req, limit).await?, request_id).await
+                }
+                "conversations.retrieve" => c::retrieve(state, &id, request_id).await,
+                "conversations.update" => {
+                    c::update(state, &id, &read_body(req, limit).await?, request_id).await
+                }
+                "conversations.delete" => c::delete(state, &id, request_id).await,
+                "conversations.items.list" => c::list_items(state, &id, query, request_id).await,
+                "conversations.items.create" => {
+                    let body = read_body(req, limit).await?;
+                    c::create_items(state, &id, query, &body, request_id).await
+                }
+                "conversations.items.retrieve" => {
+                    c::retrieve_item(state, &id, &item_id, query, request_id).await
+                }
+                _ => c::delete_item(state, &id, &item_id, request_id).await,
+            }
+        }
         _ => Err(ApiError::route_not_found(req.method(), req.uri().path())),
     }
 }

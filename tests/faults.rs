@@ -180,6 +180,15 @@ async fn serve(
     let reply = match (rec.method.as_str(), rec.path.as_str()) {
         ("GET", "/api/agents") => Reply::Raw(200, "application/json", AGENTS.to_string()),
         ("POST", "/api/v1/responses") => script(&rec),
+        ("GET", p) if p.starts_with("/api/v1/conversations/") => {
+            let id = p.trim_start_matches("/api/v1/conversations/");
+            let at = "2026-01-01T00:00:00.000Z";
+            Reply::Json(
+                200,
+                json!({"id": id, "object": "conversation", "thread": {"id": id, "resourceId": id,
+                    "title": "", "metadata": {}, "createdAt": at, "updatedAt": at}}),
+            )
+        }
         ("GET" | "DELETE", p) if p.starts_with("/api/v1/responses/") => {
             let id = p.trim_start_matches("/api/v1/responses/");
             Reply::Json(

@@ -1,6 +1,8 @@
 //! Handlers, one module per API family, plus the helpers they share.
 
 pub mod admin;
+pub mod conversations;
+pub mod input_items;
 pub mod models;
 pub mod responses;
 

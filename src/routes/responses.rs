@@ -22,8 +22,24 @@ pub async fn create(
 ) -> Result<Response<GatewayBody>, ApiError> {
     let req: CreateResponseRequest = parse_json(body)?;
     validate(&req)?;
+    // The conversation must exist (OpenAI's 404 before any work); the lookup is cached, so a
+    // run of turns on one conversation asks Mastra once. Without `model`, its agent answers.
+    let conversation = match &req.conversation {
+        Some(c) => Some(
+            state
+                .conversations
+                .get(&state.mastra, c.id(), request_id)
+                .await?,
+        ),
+        None => None,
+    };
+    let model = req
+        .model
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .or(conversation.as_ref().and_then(|c| c.agent.as_deref()));
     let agents = state.agents.get(&state.mastra, request_id).await?;
-    let agent = agents.resolve(req.model.as_deref(), &state.config.models)?;
+    let agent = agents.resolve(model, &state.config.models)?;
     let stream = req.stream.unwrap_or(false);
     let upstream_body = build_create_body(&req, &agent, stream)?;
     let json = serde_json::to_vec(&upstream_body)
@@ -39,7 +55,8 @@ pub async fn create(
             .mastra
             .open_stream("/v1/responses", json, request_id, "responses.create")
             .await
-            .map_err(|e| remap_create_error(e, &req))?;
+            .map_err(|e| remap_create_error(e, &req));
+        let upstream = forget_if_gone(state, &req, upstream).await?;
         let translated = TranslatedStream::new(
             upstream,
             StreamTranslator::new(ctx),
@@ -66,7 +83,8 @@ pub async fn create(
             "responses.create",
         )
         .await
-        .map_err(|e| remap_create_error(e, &req))?;
+        .map_err(|e| remap_create_error(e, &req));
+    let reply = forget_if_gone(state, &req, reply).await?;
     let mastra: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
         ApiError::upstream_invalid(state.mastra.name(), format!("POST /api/v1/responses: {e}"))
     })?;
@@ -74,6 +92,20 @@ pub async fn create(
         StatusCode::OK,
         &response_from_mastra(mastra, &ctx),
     ))
+}
+
+/// A conversation Mastra no longer has (deleted natively) leaves the conversation cache.
+async fn forget_if_gone<T>(
+    state: &AppState,
+    req: &CreateResponseRequest,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if let (Err(e), Some(c)) = (&result, &req.conversation) {
+        if *e == ApiError::conversation_not_found(c.id()) {
+            state.conversations.invalidate(c.id()).await;
+        }
+    }
+    result
 }
 
 /// Mastra's 404s on create name what was missing; OpenAI answers each differently.
@@ -130,9 +162,13 @@ pub async fn retrieve(
             .unwrap_or(mastra_model),
         Err(_) => mastra_model,
     };
+    let conversation = match mastra.conversation_id.as_deref() {
+        Some(thread) => shown_conversation(state, thread, request_id).await,
+        None => None,
+    };
     let ctx = ResponseContext {
         model,
-        conversation: None,
+        conversation,
         echo: RequestEcho::default(),
     };
     Ok(json_response(
@@ -169,6 +205,22 @@ pub async fn delete(
             deleted: deleted.deleted,
         },
     ))
+}
+
+/// Every stored Mastra response lives in a thread, but OpenAI shows `conversation` only for
+/// responses created in one. A thread is a conversation when it was created through
+/// `/v1/conversations` (it carries the gateway's agent key) or natively for a resource of its
+/// own; the thread Mastra makes for a standalone stored response (`resourceId == id`, no key)
+/// is not. Lookups go through the conversation cache.
+async fn shown_conversation(state: &AppState, thread: &str, request_id: &str) -> Option<String> {
+    let info = state
+        .conversations
+        .get(&state.mastra, thread, request_id)
+        .await
+        .ok()?;
+    let standalone =
+        info.agent.is_none() && info.resource_id.as_deref().is_none_or(|r| r == info.id);
+    (!standalone).then(|| info.id.clone())
 }
 
 fn not_found_as_response(err: ApiError, id: &str) -> ApiError {

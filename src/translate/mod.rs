@@ -3,6 +3,7 @@
 
 pub mod errors;
 pub mod ids;
+pub mod items;
 pub mod models;
 pub mod request;
 pub mod response;

@@ -1,0 +1,113 @@
+//! `GET /v1/responses/{id}/input_items`: the input items of a stored response, built from its
+//! thread (DESIGN.md §2): the user messages stored right before the response's assistant
+//! message. Own paging (`after` = the last item's id), default order `desc`.
+
+use http::{Method, Response, StatusCode};
+
+use crate::body::GatewayBody;
+use crate::error::ApiError;
+use crate::mastra::client::encode_segment;
+use crate::mastra::memory::{is_not_found, Direction, MessageQuery};
+use crate::mastra::types::MastraResponse;
+use crate::openai::conversations::ItemList;
+use crate::routes::conversations::agent_of;
+use crate::routes::json_response;
+use crate::state::AppState;
+use crate::translate::ids;
+use crate::translate::items::{ms_to_iso, page_in_memory, parse_list_query, turn_input_items};
+
+/// Messages per window while looking for the turn.
+const WINDOW: usize = 100;
+/// Windows read at most (a turn is found in the first one unless the thread is very busy).
+const MAX_WINDOWS: usize = 20;
+
+pub async fn list(
+    state: &AppState,
+    id: &str,
+    query: Option<&str>,
+    request_id: &str,
+) -> Result<Response<GatewayBody>, ApiError> {
+    let params = parse_list_query(query)?;
+    let message_id = ids::response_id_to_mastra(id).into_owned();
+    let path = format!("/v1/responses/{}", encode_segment(&message_id));
+    let reply = state
+        .mastra
+        .call(
+            Method::GET,
+            &path,
+            None,
+            request_id,
+            "responses.input_items",
+        )
+        .await
+        .map_err(|e| {
+            if is_not_found(&e) {
+                ApiError::response_not_found(id)
+            } else {
+                e
+            }
+        })?;
+    let response: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
+        ApiError::upstream_invalid(state.mastra.name(), format!("GET /api/v1/responses: {e}"))
+    })?;
+    let Some(thread) = response.conversation_id.as_deref() else {
+        return Ok(json_response(
+            StatusCode::OK,
+            &ItemList::new(Vec::new(), false),
+        ));
+    };
+    let info = state
+        .conversations
+        .get(&state.mastra, thread, request_id)
+        .await
+        .map_err(|e| {
+            if is_not_found(&e) {
+                ApiError::response_not_found(id)
+            } else {
+                e
+            }
+        })?;
+    let agent = agent_of(state, &info, request_id).await?;
+    // The turn's input is stored when the response starts, so a window from a second before
+    // `created_at` holds it, followed by the response's own message.
+    let start = response
+        .created_at
+        .map(|s| ms_to_iso(s.saturating_sub(1).saturating_mul(1000)));
+    let mut messages = Vec::new();
+    let mut input = None;
+    for page in 0..MAX_WINDOWS {
+        let q = MessageQuery {
+            direction: Direction::Asc,
+            start: start.clone(),
+            end: None,
+            per_page: WINDOW,
+            page,
+        };
+        let window = state
+            .mastra
+            .list_messages(thread, &agent, &q, request_id)
+            .await
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    ApiError::response_not_found(id)
+                } else {
+                    e
+                }
+            })?;
+        let more = window.has_more && !window.messages.is_empty();
+        messages.extend(window.messages);
+        input = turn_input_items(
+            &messages,
+            &message_id,
+            response.created_at.map(|s| s.saturating_mul(1000)),
+        );
+        if input.is_some() || !more {
+            break;
+        }
+    }
+    let (data, has_more) = page_in_memory(input.unwrap_or_default(), &params)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &ItemList::new(data, has_more),
+    ))
+}
