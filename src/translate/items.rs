@@ -1377,12 +1377,12 @@ mod tests {
             .filter(|m| {
                 q.start
                     .as_ref()
-                    .map_or(true, |s| at_ms(m) >= iso_to_ms(s).unwrap())
+                    .is_none_or(|s| at_ms(m) >= iso_to_ms(s).unwrap())
             })
             .filter(|m| {
                 q.end
                     .as_ref()
-                    .map_or(true, |e| at_ms(m) <= iso_to_ms(e).unwrap())
+                    .is_none_or(|e| at_ms(m) <= iso_to_ms(e).unwrap())
             })
             .cloned()
             .collect();
