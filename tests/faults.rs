@@ -1164,7 +1164,7 @@ async fn client_disconnect_cancels_the_upstream_stream() {
         .unwrap()
         .clone();
     let mut chunks: Vec<Bytes> = events[..4].to_vec();
-    chunks.extend(std::iter::repeat(delta).take(400)); // 20 s at one event per 50 ms
+    chunks.extend(std::iter::repeat_n(delta, 400)); // 20 s at one event per 50 ms
     let fake = Fake::start(move |_| Reply::Sse {
         chunks: chunks.clone(),
         interval: Duration::from_millis(50),
