@@ -64,11 +64,11 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Serve => serve(config),
+        Command::Serve => serve(config, cli.config.clone(), overrides),
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(config: Config, path: Option<PathBuf>, overrides: CliOverrides) -> ExitCode {
     telemetry::init_logging(&config.logging);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -91,16 +91,17 @@ fn serve(config: Config) -> ExitCode {
         tracing::info!(
             listen = %gateway.addr,
             admin = %gateway.admin_addr,
-            upstream = %gateway.state.config.upstream.url,
+            upstream = %gateway.state.load().config.upstream.url,
             "mastra-gateway listening"
         );
-        match gateway.state.mastra.probe().await {
+        let probe = gateway.state.load_full().mastra.probe().await;
+        match probe {
             Ok(()) => tracing::info!("upstream ready"),
             Err(reason) => {
                 tracing::warn!(%reason, "upstream not ready yet; /readyz reports 503 until it is")
             }
         }
-        wait_for_signal().await;
+        wait_for_shutdown(&gateway, path, overrides).await;
         tracing::info!("shutting down");
         gateway.shutdown();
         gateway.wait().await;
@@ -108,24 +109,38 @@ fn serve(config: Config) -> ExitCode {
     })
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM/SIGINT. On SIGHUP the config (same file, environment and flags) is
+/// reloaded; an invalid one is refused with the reason and the current one keeps serving.
+async fn wait_for_shutdown(gateway: &Gateway, path: Option<PathBuf>, overrides: CliOverrides) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => return,
+                _ = tokio::signal::ctrl_c() => return,
+                _ = hup.recv() => {
+                    match config::load(path.as_deref(), &overrides, std::env::vars()) {
+                        Ok(new_config) => match gateway.reload(new_config) {
+                            Ok(()) => tracing::info!("config reloaded"),
+                            Err(e) => tracing::error!(error = %e, "config reload failed; keeping the current config"),
+                        },
+                        Err(e) => tracing::error!(error = %e, "invalid config refused on reload; keeping the current config"),
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
             }
         }
     }
     #[cfg(not(unix))]
     {
+        let _ = (gateway, path, overrides);
         let _ = tokio::signal::ctrl_c().await;
     }
 }

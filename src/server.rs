@@ -14,14 +14,17 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::state::AppState;
+use arc_swap::ArcSwap;
+
+use crate::state::{AppState, LiveState};
 use crate::{router, routes, telemetry};
 
 /// A running gateway: both listeners bound, serving until [`Gateway::shutdown`].
 pub struct Gateway {
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
-    pub state: Arc<AppState>,
+    /// The current state; [`Gateway::reload`] swaps it.
+    pub state: LiveState,
     shutdown: watch::Sender<bool>,
     api_task: JoinHandle<()>,
     admin_task: JoinHandle<()>,
@@ -51,7 +54,7 @@ impl Gateway {
             addr: config.server.admin_listen,
             source,
         })?;
-        let state = Arc::new(AppState::new(config)?);
+        let state: LiveState = Arc::new(ArcSwap::from_pointee(AppState::new(config)?));
         let (shutdown, rx) = watch::channel(false);
         let api_task = tokio::spawn(serve_api(api, state.clone(), rx.clone()));
         let admin_task = tokio::spawn(serve_admin(admin, state.clone(), rx));
@@ -66,8 +69,22 @@ impl Gateway {
     }
 
     /// Stops accepting; in-flight requests and streams get `server.shutdown_grace` to finish.
+    /// Readiness turns false first.
     pub fn shutdown(&self) {
+        self.state
+            .load()
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.shutdown.send(true);
+    }
+
+    /// Swaps in a new config atomically (keys, limits, aliases, upstream). Listener addresses and
+    /// cache sizes take effect at the next restart. In-flight requests finish on the old state.
+    pub fn reload(&self, config: crate::config::Config) -> Result<(), StartError> {
+        let current = self.state.load_full();
+        let next = current.reloaded(config)?;
+        self.state.store(Arc::new(next));
+        Ok(())
     }
 
     /// Waits until the API listener has drained (or the grace period ran out).
@@ -87,8 +104,8 @@ async fn shutdown_signal(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-async fn serve_api(listener: TcpListener, state: Arc<AppState>, rx: watch::Receiver<bool>) {
-    let server_cfg = state.config.server.clone();
+async fn serve_api(listener: TcpListener, state: LiveState, rx: watch::Receiver<bool>) {
+    let server_cfg = state.load().config.server.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -123,7 +140,7 @@ async fn serve_api(listener: TcpListener, state: Arc<AppState>, rx: watch::Recei
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = service_fn(move |req| router::handle(state.clone(), req));
+        let service = service_fn(move |req| router::handle(state.load_full(), req));
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
@@ -145,7 +162,7 @@ async fn serve_api(listener: TcpListener, state: Arc<AppState>, rx: watch::Recei
     }
 }
 
-async fn serve_admin(listener: TcpListener, state: Arc<AppState>, rx: watch::Receiver<bool>) {
+async fn serve_admin(listener: TcpListener, state: LiveState, rx: watch::Receiver<bool>) {
     let builder = auto::Builder::new(TokioExecutor::new());
     let stop = shutdown_signal(rx);
     tokio::pin!(stop);
@@ -161,7 +178,7 @@ async fn serve_admin(listener: TcpListener, state: Arc<AppState>, rx: watch::Rec
             _ = &mut stop => break,
         };
         let state = state.clone();
-        let service = service_fn(move |req| routes::admin::handle(state.clone(), req));
+        let service = service_fn(move |req| routes::admin::handle(state.load_full(), req));
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();

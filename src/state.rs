@@ -1,4 +1,11 @@
-//! What every handler shares.
+//! What every handler shares. The gateway holds the current [`AppState`] in an [`ArcSwap`]: each
+//! request takes one snapshot and uses it to the end, and a config reload (SIGHUP) swaps in a new
+//! one atomically while in-flight requests finish on the old.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use crate::cache::{AgentCache, ConversationCache, ItemPositionCache};
 use crate::config::Config;
@@ -14,7 +21,12 @@ pub struct AppState {
     pub item_positions: ItemPositionCache,
     /// Unix time the process started: the `created` of model objects (agents have none).
     pub started_at: u64,
+    /// Set on shutdown: readiness turns false so load balancers stop sending traffic.
+    pub draining: Arc<AtomicBool>,
 }
+
+/// The swappable current state.
+pub type LiveState = Arc<ArcSwap<AppState>>;
 
 impl AppState {
     pub fn new(config: Config) -> Result<Self, reqwest::Error> {
@@ -39,6 +51,33 @@ impl AppState {
             conversations,
             item_positions,
             started_at,
+            draining: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The state for a reloaded config. Lookup caches survive (their sizes and TTLs apply from
+    /// the next restart); the agents cache is rebuilt when the upstream or its TTL changed.
+    pub fn reloaded(&self, config: Config) -> Result<Self, reqwest::Error> {
+        let mastra = MastraClient::new(&config.upstream)?;
+        let agents = if config.upstream.url == self.config.upstream.url
+            && config.models.cache_ttl == self.config.models.cache_ttl
+        {
+            self.agents.clone()
+        } else {
+            AgentCache::new(config.models.cache_ttl)
+        };
+        Ok(Self {
+            config,
+            mastra,
+            agents,
+            conversations: self.conversations.clone(),
+            item_positions: self.item_positions.clone(),
+            started_at: self.started_at,
+            draining: self.draining.clone(),
+        })
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 }

@@ -18,6 +18,10 @@ pub async fn handle<B>(
 ) -> Result<Response<GatewayBody>, Infallible> {
     let resp = match req.uri().path() {
         "/healthz" => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        "/readyz" if state.is_draining() => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "draining", "reason": "the gateway is shutting down"}),
+        ),
         "/readyz" => match state.mastra.probe().await {
             Ok(()) => json_response(
                 StatusCode::OK,
