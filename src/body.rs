@@ -3,19 +3,24 @@
 //! The stream is polled directly by hyper (no task, no channel): when the client goes away,
 //! hyper drops the body, which drops the upstream response and so closes the upstream
 //! connection, cancelling the agent run in Mastra.
+//!
+//! A stream ends with `response.failed` when the upstream breaks, stays silent for
+//! `upstream.stream_idle_timeout`, the request's total deadline (`server.request_timeout`)
+//! passes, or the shutdown grace period runs out. It is polled inside its request's span, so
+//! what it logs carries the request id, and it records the time to the first token.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use http_body::{Frame, SizeHint};
 
 use crate::mastra::sse::SseDecoder;
-use crate::telemetry::OpenStreamGuard;
+use crate::telemetry::{self, OpenStreamGuard, RequestContext};
 use crate::translate::stream::StreamTranslator;
 
 pub enum GatewayBody {
@@ -65,6 +70,13 @@ impl http_body::Body for GatewayBody {
 
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
+/// Resolves when the shutdown grace period is over (see [`crate::server`]).
+pub type GraceOver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn format_duration(d: Duration) -> String {
+    humantime_serde::re::humantime::format_duration(d).to_string()
+}
+
 /// Upstream SSE bytes → decoded events → translated OpenAI events, one output frame per
 /// upstream chunk (all events it completed), with an idle timeout between upstream chunks.
 pub struct TranslatedStream {
@@ -75,7 +87,16 @@ pub struct TranslatedStream {
     idle: Pin<Box<tokio::time::Sleep>>,
     pending: Option<Bytes>,
     done: bool,
+    /// The request's total deadline and its length (`server.request_timeout`).
+    deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
+    grace_over: Option<GraceOver>,
+    /// When the request arrived and its agent label, until the first token is recorded.
+    first_token: Option<(Instant, &'static str)>,
+    started: Instant,
+    span: tracing::Span,
     _open: OpenStreamGuard,
+    /// Kept for as long as the stream lives (the caller's concurrent-stream slot).
+    _held: Option<Box<dyn Send>>,
 }
 
 impl TranslatedStream {
@@ -87,11 +108,21 @@ impl TranslatedStream {
         Self::from_stream(Box::pin(upstream.bytes_stream()), translator, idle_timeout)
     }
 
+    /// Built while serving the request: it takes the request's deadline and agent from the
+    /// current [`RequestContext`], the shutdown signal from the server, and the current span.
     pub fn from_stream(
         upstream: ByteStream,
         translator: StreamTranslator,
         idle_timeout: Duration,
     ) -> Self {
+        let ctx = RequestContext::current();
+        let deadline = ctx.as_ref().map(|c| {
+            (
+                Box::pin(tokio::time::sleep_until(c.deadline().into())),
+                c.timeout(),
+            )
+        });
+        let started = ctx.as_ref().map_or_else(Instant::now, |c| c.started());
         Self {
             upstream: Some(upstream),
             decoder: SseDecoder::new(),
@@ -100,14 +131,51 @@ impl TranslatedStream {
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             pending: None,
             done: false,
+            deadline,
+            grace_over: crate::server::grace_over(),
+            first_token: Some((started, ctx.map_or(telemetry::UNKNOWN_AGENT, |c| c.agent()))),
+            started,
+            span: tracing::Span::current(),
             _open: OpenStreamGuard::new(),
+            _held: None,
         }
+    }
+
+    /// Keeps `guard` alive until the stream body is dropped (finished or abandoned).
+    pub fn hold(mut self, guard: impl Send + 'static) -> Self {
+        self._held = Some(Box::new(guard));
+        self
     }
 
     fn finish(&mut self) {
         self.done = true;
         // Close the upstream connection now rather than when the client finishes reading.
         self.upstream = None;
+        tracing::info!(
+            events = self.translator.events_written(),
+            elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            "stream ended"
+        );
+    }
+
+    /// Why the stream must end now regardless of the upstream, if it must.
+    fn poll_limits(&mut self, cx: &mut Context<'_>) -> Option<String> {
+        if let Some((deadline, timeout)) = self.deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                tracing::warn!(timeout = ?timeout, "request deadline passed; ending the stream");
+                return Some(format!(
+                    "the request took longer than the gateway's limit of {} (server.request_timeout)",
+                    format_duration(*timeout)
+                ));
+            }
+        }
+        if let Some(grace_over) = self.grace_over.as_mut() {
+            if grace_over.as_mut().poll(cx).is_ready() {
+                tracing::warn!("shutdown grace period over; ending the stream");
+                return Some("the gateway is shutting down".to_string());
+            }
+        }
+        None
     }
 
     fn poll_next_frame(
@@ -117,15 +185,25 @@ impl TranslatedStream {
         if let Some(b) = self.pending.take() {
             return Poll::Ready(Some(Ok(Frame::data(b))));
         }
+        let span = self.span.clone();
+        let _entered = span.enter();
         loop {
             if self.done {
                 return Poll::Ready(None);
             }
-            let Some(upstream) = self.upstream.as_mut() else {
+            if self.upstream.is_none() {
                 self.done = true;
                 return Poll::Ready(None);
-            };
+            }
             let mut out = BytesMut::new();
+            if let Some(reason) = self.poll_limits(cx) {
+                self.translator.on_upstream_error(&reason, &mut out);
+                self.finish();
+                return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
+            }
+            let Some(upstream) = self.upstream.as_mut() else {
+                continue;
+            };
             match upstream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
                     let deadline = tokio::time::Instant::now() + self.idle_timeout;
@@ -150,7 +228,7 @@ impl TranslatedStream {
                         self.translator.on_upstream_error(
                             &format!(
                                 "the upstream sent nothing for {}",
-                                humantime_serde::re::humantime::format_duration(self.idle_timeout)
+                                format_duration(self.idle_timeout)
                             ),
                             &mut out,
                         );
@@ -158,12 +236,30 @@ impl TranslatedStream {
                     Poll::Pending => return Poll::Pending,
                 },
             }
+            if self.translator.output_started() {
+                if let Some((started, agent)) = self.first_token.take() {
+                    telemetry::record_first_token(agent, started.elapsed());
+                }
+            }
             if self.translator.is_finished() {
                 self.finish();
             }
             if !out.is_empty() {
                 return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
             }
+        }
+    }
+}
+
+impl Drop for TranslatedStream {
+    fn drop(&mut self) {
+        if !self.done {
+            let _entered = self.span.enter();
+            tracing::info!(
+                events = self.translator.events_written(),
+                elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+                "stream closed by the client before its end"
+            );
         }
     }
 }

@@ -7,12 +7,12 @@ use http::Method;
 use moka::future::Cache;
 
 use crate::error::ApiError;
-use crate::mastra::client::MastraClient;
 use crate::mastra::memory::is_not_found;
 use crate::mastra::types::MastraAgents;
 use crate::telemetry;
 use crate::translate::items::{ConversationInfo, ItemPos, KeyedItem};
 use crate::translate::models::AgentDirectory;
+use crate::upstreams::{Held, UpstreamSet};
 
 /// The upstream's agent list, refreshed at most once per TTL; concurrent misses share one load.
 #[derive(Clone)]
@@ -27,9 +27,11 @@ impl AgentCache {
         }
     }
 
+    /// The merged agent list of every upstream. An upstream that cannot list its agents is
+    /// left out (and logged); only when none can is it an error.
     pub async fn get(
         &self,
-        client: &MastraClient,
+        upstreams: &UpstreamSet,
         request_id: &str,
     ) -> Result<Arc<AgentDirectory>, ApiError> {
         if let Some(dir) = self.cache.get(&()).await {
@@ -39,16 +41,44 @@ impl AgentCache {
         telemetry::record_cache("agents", false);
         self.cache
             .try_get_with((), async {
-                let reply = client
-                    .call(Method::GET, "/agents", None, request_id, "agents")
-                    .await?;
-                let agents: MastraAgents = serde_json::from_slice(&reply.body).map_err(|e| {
-                    ApiError::upstream_invalid(client.name(), format!("GET /api/agents: {e}"))
-                })?;
-                Ok::<_, ApiError>(Arc::new(AgentDirectory::from_mastra(agents)))
+                let fetches = upstreams.clients().map(|(i, client)| async move {
+                    let result = async {
+                        let reply = client
+                            .call(Method::GET, "/agents", None, request_id, "agents")
+                            .await?;
+                        serde_json::from_slice::<MastraAgents>(&reply.body).map_err(|e| {
+                            ApiError::upstream_invalid(client.name(), format!("GET /api/agents: {e}"))
+                        })
+                    }
+                    .await;
+                    (i, result)
+                });
+                let mut lists = Vec::new();
+                let mut last_error = None;
+                for (i, result) in futures_util::future::join_all(fetches).await {
+                    match result {
+                        Ok(agents) => lists.push((i, agents)),
+                        Err(e) => {
+                            tracing::warn!(upstream = %upstreams.get(i).name(), error = %e.message, "cannot list agents");
+                            last_error = Some(e);
+                        }
+                    }
+                }
+                if lists.is_empty() {
+                    if let Some(e) = last_error {
+                        return Err(e);
+                    }
+                }
+                let dir = AgentDirectory::from_upstreams(lists, |i, a| upstreams.serves(i, a));
+                upstreams.set_agent_routes(&dir);
+                Ok::<_, ApiError>(Arc::new(dir))
             })
             .await
             .map_err(|e: Arc<ApiError>| (*e).clone())
+    }
+
+    pub async fn invalidate(&self) {
+        self.cache.invalidate(&()).await;
     }
 }
 
@@ -76,7 +106,7 @@ impl ConversationCache {
     /// `Conversation with id '…' not found.` (not cached: it may be created any time).
     pub async fn get(
         &self,
-        client: &MastraClient,
+        upstreams: &UpstreamSet,
         id: &str,
         request_id: &str,
     ) -> Result<Arc<ConversationInfo>, ApiError> {
@@ -87,7 +117,11 @@ impl ConversationCache {
         telemetry::record_cache("conversations", false);
         self.cache
             .try_get_with(id.to_string(), async {
-                match client.get_conversation(id, request_id).await {
+                let Some(index) = upstreams.locate(Held::Conversation, id, request_id).await?
+                else {
+                    return Err(ApiError::conversation_not_found(id));
+                };
+                match upstreams.get(index).get_conversation(id, request_id).await {
                     Ok(thread) => Ok(Arc::new(ConversationInfo::from_thread(thread))),
                     Err(e) if is_not_found(&e) => Err(ApiError::conversation_not_found(id)),
                     Err(e) => Err(e),
@@ -154,5 +188,49 @@ impl ItemPositionCache {
         self.cache
             .invalidate(&(conversation.to_string(), item.to_string()))
             .await;
+    }
+}
+
+/// Where a stored response lives (DESIGN.md §3): its thread and, when known, its agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseInfo {
+    /// The Mastra thread holding the response; `None` for a response Mastra keeps in none.
+    pub thread: Option<String>,
+    pub agent: Option<String>,
+}
+
+/// Response id (Mastra's `msg_…` form) → [`ResponseInfo`], so that the tenant check of a
+/// `previous_response_id` or a delete costs nothing on repeat. Filled by the gateway's own
+/// creates and by every lookup; deletes drop the entry. The mapping never changes while the
+/// response exists, and the owner of its thread is checked on every use.
+#[derive(Clone)]
+pub struct ResponseCache {
+    cache: Cache<String, Arc<ResponseInfo>>,
+}
+
+impl ResponseCache {
+    pub fn new(ttl: Duration, max_entries: u64) -> Self {
+        Self {
+            cache: Cache::builder()
+                .max_capacity(max_entries)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+
+    pub async fn get(&self, mastra_id: &str) -> Option<Arc<ResponseInfo>> {
+        let hit = self.cache.get(mastra_id).await;
+        telemetry::record_cache("responses", hit.is_some());
+        hit
+    }
+
+    pub async fn insert(&self, mastra_id: &str, info: ResponseInfo) -> Arc<ResponseInfo> {
+        let info = Arc::new(info);
+        self.cache.insert(mastra_id.to_string(), info.clone()).await;
+        info
+    }
+
+    pub async fn invalidate(&self, mastra_id: &str) {
+        self.cache.invalidate(mastra_id).await;
     }
 }

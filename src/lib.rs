@@ -4,10 +4,12 @@
 //! functions between them, `routes` the handlers, `router` the per-request layers, `server` the
 //! listeners.
 
+pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod limits;
 pub mod mastra;
 pub mod openai;
 pub mod router;
@@ -16,3 +18,4 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod translate;
+pub mod upstreams;

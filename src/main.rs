@@ -1,4 +1,4 @@
-//! CLI: `mastra-gateway [serve]` and `mastra-gateway check-config`.
+//! CLI: `mastra-gateway [serve]`, `mastra-gateway check-config` and `mastra-gateway hash-key`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,10 +37,16 @@ enum Command {
     Serve,
     /// Validate the configuration (file + environment + flags) and exit.
     CheckConfig,
+    /// Read an API key from stdin and print its SHA-256, for `[[auth.keys]].sha256`.
+    HashKey,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::HashKey)) {
+        // Needs no config: it runs where the keys are made.
+        return hash_key();
+    }
     let overrides = CliOverrides {
         listen: cli.listen.clone(),
         admin_listen: cli.admin_listen.clone(),
@@ -65,11 +71,32 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve => serve(config, cli.config.clone(), overrides),
+        Command::HashKey => hash_key(),
     }
 }
 
+/// `printf %s "$KEY" | mastra-gateway hash-key` → the hex SHA-256 for `[[auth.keys]].sha256`.
+/// Surrounding whitespace (a trailing newline) is not part of the key.
+fn hash_key() -> ExitCode {
+    use std::io::Read;
+    let mut key = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut key) {
+        eprintln!("mastra-gateway: cannot read the key from stdin: {e}");
+        return ExitCode::from(2);
+    }
+    if key.trim().is_empty() {
+        eprintln!(
+            "mastra-gateway: no key on stdin (usage: printf %s \"$KEY\" | mastra-gateway hash-key)"
+        );
+        return ExitCode::from(2);
+    }
+    println!("{}", mastra_gateway::auth::hash_key(&key));
+    ExitCode::SUCCESS
+}
+
 fn serve(config: Config, path: Option<PathBuf>, overrides: CliOverrides) -> ExitCode {
-    telemetry::init_logging(&config.logging);
+    // Before the runtime: the OTLP exporter's client is a blocking one.
+    let telemetry = telemetry::init(&config.logging, &config.telemetry);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -80,7 +107,8 @@ fn serve(config: Config, path: Option<PathBuf>, overrides: CliOverrides) -> Exit
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
+        let mut signals = Signals::install();
         let gateway = match Gateway::start(config).await {
             Ok(g) => g,
             Err(e) => {
@@ -91,56 +119,92 @@ fn serve(config: Config, path: Option<PathBuf>, overrides: CliOverrides) -> Exit
         tracing::info!(
             listen = %gateway.addr,
             admin = %gateway.admin_addr,
-            upstream = %gateway.state.load().config.upstream.url,
+            upstreams = gateway.state.load().upstreams.len(),
             "mastra-gateway listening"
         );
-        let probe = gateway.state.load_full().mastra.probe().await;
+        let probe = gateway.state.load_full().upstreams.primary().probe().await;
         match probe {
             Ok(()) => tracing::info!("upstream ready"),
             Err(reason) => {
                 tracing::warn!(%reason, "upstream not ready yet; /readyz reports 503 until it is")
             }
         }
-        wait_for_shutdown(&gateway, path, overrides).await;
-        tracing::info!("shutting down");
+        let signal = signals.wait_for_shutdown(&gateway, path, overrides).await;
+        let grace = gateway.state.load().config.server.shutdown_grace;
+        tracing::info!(
+            signal,
+            grace = ?grace,
+            "shutting down: readiness is false, new connections are refused, open requests and streams may finish"
+        );
         gateway.shutdown();
         gateway.wait().await;
+        tracing::info!("stopped");
         ExitCode::SUCCESS
-    })
+    });
+    drop(runtime);
+    telemetry.shutdown();
+    code
 }
 
-/// Waits for SIGTERM/SIGINT. On SIGHUP the config (same file, environment and flags) is
-/// reloaded; an invalid one is refused with the reason and the current one keeps serving.
-async fn wait_for_shutdown(gateway: &Gateway, path: Option<PathBuf>, overrides: CliOverrides) {
+/// The signals the gateway handles, registered first thing so that none arriving during the
+/// start-up is lost to its default action (which, for SIGTERM and SIGHUP, kills the process).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = term.recv() => return,
-                _ = tokio::signal::ctrl_c() => return,
-                _ = hup.recv() => {
-                    match config::load(path.as_deref(), &overrides, std::env::vars()) {
-                        Ok(new_config) => match gateway.reload(new_config) {
-                            Ok(()) => tracing::info!("config reloaded"),
-                            Err(e) => tracing::error!(error = %e, "config reload failed; keeping the current config"),
-                        },
-                        Err(e) => tracing::error!(error = %e, "invalid config refused on reload; keeping the current config"),
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                hup: signal(SignalKind::hangup()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Waits for SIGTERM/SIGINT and names it. On SIGHUP the config (same file, environment and
+    /// flags) is reloaded; an invalid one is refused with the reason and the current one keeps
+    /// serving.
+    async fn wait_for_shutdown(
+        &mut self,
+        gateway: &Gateway,
+        path: Option<PathBuf>,
+        overrides: CliOverrides,
+    ) -> &'static str {
+        #[cfg(unix)]
+        {
+            let (Some(term), Some(hup)) = (self.term.as_mut(), self.hup.as_mut()) else {
+                let _ = tokio::signal::ctrl_c().await;
+                return "SIGINT";
+            };
+            loop {
+                tokio::select! {
+                    _ = term.recv() => return "SIGTERM",
+                    _ = tokio::signal::ctrl_c() => return "SIGINT",
+                    _ = hup.recv() => {
+                        match config::load(path.as_deref(), &overrides, std::env::vars()) {
+                            Ok(new_config) => match gateway.reload(new_config) {
+                                Ok(()) => tracing::info!("config reloaded"),
+                                Err(e) => tracing::error!(error = %e, "config reload failed; keeping the current config"),
+                            },
+                            Err(e) => tracing::error!(error = %e, "invalid config refused on reload; keeping the current config"),
+                        }
                     }
                 }
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (gateway, path, overrides);
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = (gateway, path, overrides);
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }

@@ -9,8 +9,11 @@ use std::time::Instant;
 use http::{HeaderValue, Method, Request, Response};
 use tracing::Instrument;
 
+use crate::auth::Access;
 use crate::body::GatewayBody;
 use crate::error::ApiError;
+use crate::limits::RateRecord;
+use crate::mastra::client::CLIENT_AUTHORIZATION;
 use crate::routes::{self, decode_segment, error_response, read_body};
 use crate::state::AppState;
 use crate::telemetry;
@@ -29,8 +32,35 @@ where
     let request_id = request_id(&req);
     let method = req.method().clone();
     let route = route_of(&method, req.uri().path());
-    let span = tracing::info_span!("request", id = %request_id, %method, route);
-    let result = dispatch(&state, req, route, &request_id)
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        %method,
+        route,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        key = tracing::field::Empty,
+    );
+    telemetry::continue_trace(&span, req.headers(), method.as_str(), route);
+    let timeout = state.config.server.request_timeout;
+    let ctx = telemetry::RequestContext::new(started, timeout, req.headers());
+    // Visible to upstream calls only when `upstream.forward_authorization` is on.
+    let client_auth = state
+        .config
+        .upstream
+        .forward_authorization
+        .then(|| req.headers().get(http::header::AUTHORIZATION).cloned())
+        .flatten();
+    // What the rate limiters said, for the response headers.
+    let rate = RateRecord::default();
+    let handler = CLIENT_AUTHORIZATION.scope(
+        client_auth,
+        dispatch(&state, &rate, req, route, &request_id),
+    );
+    let result = ctx
+        .scope(within_deadline(ctx.deadline(), timeout, handler))
         .instrument(span.clone())
         .await;
     let mut resp = result.unwrap_or_else(|e| {
@@ -42,9 +72,12 @@ where
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
+    rate.apply(resp.headers_mut());
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    telemetry::record_request(route, status, elapsed);
+    telemetry::record_request(route, status, ctx.agent(), elapsed);
+    telemetry::record_overhead(route, elapsed.saturating_sub(ctx.upstream_time()));
+    telemetry::finish_span(&span, status);
     span.in_scope(|| {
         tracing::info!(
             status,
@@ -53,6 +86,27 @@ where
         );
     });
     Ok(resp)
+}
+
+/// The handler, cut off with a 504 at the request's total deadline (`server.request_timeout`).
+/// A stream's headers must come within it too; the stream itself watches the rest.
+async fn within_deadline<T>(
+    deadline: Instant,
+    timeout: std::time::Duration,
+    handler: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout_at(deadline.into(), handler).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::new(
+            http::StatusCode::GATEWAY_TIMEOUT,
+            crate::error::SERVER_ERROR,
+            format!(
+                "The request took longer than the gateway's limit of {} (server.request_timeout).",
+                humantime_serde::re::humantime::format_duration(timeout)
+            ),
+        )
+        .with_code("request_timeout")),
+    }
 }
 
 /// The client's `x-request-id` when it is a sane token, else a fresh `req_…`.
@@ -92,8 +146,10 @@ fn route_of(method: &Method, path: &str) -> &'static str {
     }
 }
 
+/// Auth and the request rate limits (key, then global), then the route's handler.
 async fn dispatch<B>(
     state: &AppState,
+    rate: &RateRecord,
     req: Request<B>,
     route: &'static str,
     request_id: &str,
@@ -102,20 +158,27 @@ where
     B: http_body::Body<Data = bytes::Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    let caller = state.auth.authenticate(req.headers())?;
+    if let Some(name) = caller.name() {
+        // The key's name, never the key.
+        tracing::Span::current().record("key", name);
+    }
+    state.limits.check_request(&caller, rate)?;
+    let access = &Access { caller, rate };
     let path = req.uri().path().trim_end_matches('/').to_string();
     let last = || decode_segment(path.rsplit('/').next().unwrap_or_default());
     match route {
         "responses.create" => {
             let body = read_body(req, state.config.server.max_body_bytes).await?;
-            routes::responses::create(state, &body, request_id).await
+            routes::responses::create(state, access, &body, request_id).await
         }
         "responses.retrieve" => {
             let query = req.uri().query().map(str::to_string);
-            routes::responses::retrieve(state, &last(), query.as_deref(), request_id).await
+            routes::responses::retrieve(state, access, &last(), query.as_deref(), request_id).await
         }
-        "responses.delete" => routes::responses::delete(state, &last(), request_id).await,
-        "models.list" => routes::models::list(state, request_id).await,
-        "models.retrieve" => routes::models::retrieve(state, &last(), request_id).await,
+        "responses.delete" => routes::responses::delete(state, access, &last(), request_id).await,
+        "models.list" => routes::models::list(state, access, request_id).await,
+        "models.retrieve" => routes::models::retrieve(state, access, &last(), request_id).await,
         r if r.starts_with("conversations.") || r == "responses.input_items" => {
             // /v1/{family}/{id}[/{sub}[/{item_id}]]
             let segment = |i: usize| decode_segment(path.split('/').nth(i + 1).unwrap_or_default());
@@ -126,25 +189,34 @@ where
             use routes::conversations as c;
             match r {
                 "responses.input_items" => {
-                    routes::input_items::list(state, &id, query, request_id).await
+                    routes::input_items::list(state, access, &id, query, request_id).await
                 }
                 "conversations.create" => {
-                    c::create(state, &read_body(req, limit).await?, request_id).await
+                    c::create(state, access, &read_body(req, limit).await?, request_id).await
                 }
-                "conversations.retrieve" => c::retrieve(state, &id, request_id).await,
+                "conversations.retrieve" => c::retrieve(state, access, &id, request_id).await,
                 "conversations.update" => {
-                    c::update(state, &id, &read_body(req, limit).await?, request_id).await
+                    c::update(
+                        state,
+                        access,
+                        &id,
+                        &read_body(req, limit).await?,
+                        request_id,
+                    )
+                    .await
                 }
-                "conversations.delete" => c::delete(state, &id, request_id).await,
-                "conversations.items.list" => c::list_items(state, &id, query, request_id).await,
+                "conversations.delete" => c::delete(state, access, &id, request_id).await,
+                "conversations.items.list" => {
+                    c::list_items(state, access, &id, query, request_id).await
+                }
                 "conversations.items.create" => {
                     let body = read_body(req, limit).await?;
-                    c::create_items(state, &id, query, &body, request_id).await
+                    c::create_items(state, access, &id, query, &body, request_id).await
                 }
                 "conversations.items.retrieve" => {
-                    c::retrieve_item(state, &id, &item_id, query, request_id).await
+                    c::retrieve_item(state, access, &id, &item_id, query, request_id).await
                 }
-                _ => c::delete_item(state, &id, &item_id, request_id).await,
+                _ => c::delete_item(state, access, &id, &item_id, request_id).await,
             }
         }
         _ => Err(ApiError::route_not_found(req.method(), req.uri().path())),

@@ -1,7 +1,21 @@
 //! Listeners: the OpenAI API (HTTP/1.1 and h2c on one port, header-read timeout, connection
 //! cap, graceful drain) and the admin listener.
+//!
+//! Limits on client connections:
+//! - `server.max_connections`: connections served at once; more wait in the accept queue.
+//! - `server.header_read_timeout`: a new connection must deliver its first request's headers
+//!   within it (whatever the protocol, so a client that connects and sends nothing, or trickles
+//!   its headers, is cut off), and an HTTP/1.1 connection must deliver each later request's
+//!   headers within it of becoming idle (so idle keep-alive connections close after it too).
+//!
+//! Shutdown ([`Gateway::shutdown`]): readiness turns false, the API listener closes (new
+//! connections are refused), idle connections close, in-flight requests and streams go on. When
+//! `server.shutdown_grace` runs out, the streams still open end with `response.failed` and the
+//! remaining connections are closed. The admin listener keeps answering (`/readyz` = 503) until
+//! the drain is over.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +53,8 @@ pub enum StartError {
     },
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("{0}")]
+    Config(String),
 }
 
 impl Gateway {
@@ -56,8 +72,10 @@ impl Gateway {
         })?;
         let state: LiveState = Arc::new(ArcSwap::from_pointee(AppState::new(config)?));
         let (shutdown, rx) = watch::channel(false);
-        let api_task = tokio::spawn(serve_api(api, state.clone(), rx.clone()));
-        let admin_task = tokio::spawn(serve_admin(admin, state.clone(), rx));
+        tokio::spawn(probe_down_upstreams(state.clone(), rx.clone()));
+        let api_task = tokio::spawn(serve_api(api, state.clone(), rx));
+        // The admin listener outlives the drain (readiness reports it); `wait` stops it.
+        let admin_task = tokio::spawn(serve_admin(admin, state.clone()));
         Ok(Self {
             addr,
             admin_addr,
@@ -104,6 +122,23 @@ async fn shutdown_signal(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
+tokio::task_local! {
+    /// Set while a request is served: turns true when the shutdown grace period is over.
+    static GRACE_OVER: watch::Receiver<bool>;
+}
+
+/// Resolves when the shutdown grace period is over; `None` outside a request served by a
+/// [`Gateway`]. Streams use it to end with `response.failed` before their connection closes.
+pub fn grace_over() -> Option<crate::body::GraceOver> {
+    let mut rx = GRACE_OVER.try_with(Clone::clone).ok()?;
+    Some(Box::pin(async move {
+        if rx.wait_for(|over| *over).await.is_err() {
+            // The server is gone without declaring the grace period over: never resolve.
+            std::future::pending::<()>().await;
+        }
+    }))
+}
+
 async fn serve_api(listener: TcpListener, state: LiveState, rx: watch::Receiver<bool>) {
     let server_cfg = state.load().config.server.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -114,6 +149,7 @@ async fn serve_api(listener: TcpListener, state: LiveState, rx: watch::Receiver<
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let (grace_over_tx, grace_over_rx) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(server_cfg.max_connections));
     let stop = shutdown_signal(rx);
     tokio::pin!(stop);
@@ -140,42 +176,87 @@ async fn serve_api(listener: TcpListener, state: LiveState, rx: watch::Receiver<
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = service_fn(move |req| router::handle(state.load_full(), req));
+        let grace_over = grace_over_rx.clone();
+        let got_request = Arc::new(AtomicBool::new(false));
+        let seen = got_request.clone();
+        let service = service_fn(move |req| {
+            seen.store(true, Ordering::Relaxed);
+            GRACE_OVER.scope(grace_over.clone(), router::handle(state.load_full(), req))
+        });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let conn = graceful.watch(conn);
+        let first_request_within = server_cfg.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            tokio::pin!(conn);
+            // hyper's own header timeout starts only once the protocol is known (and not at
+            // all for h2): the first request must arrive within the timeout of connecting.
+            let result = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                _ = tokio::time::sleep(first_request_within) => None,
+            };
+            let result = match result {
+                Some(r) => r,
+                None if got_request.load(Ordering::Relaxed) => conn.await,
+                None => {
+                    tracing::debug!("no request headers within server.header_read_timeout; closing the connection");
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(permit);
         });
     }
     drop(listener);
-    tracing::info!(grace = ?server_cfg.shutdown_grace, "draining connections");
+    // The grace period of the current config (a reload may have changed it).
+    let grace = state.load().config.server.shutdown_grace;
+    tracing::info!(grace = ?grace, "draining connections");
+    let drained = graceful.shutdown();
+    tokio::pin!(drained);
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections drained"),
-        _ = tokio::time::sleep(server_cfg.shutdown_grace) => {
-            tracing::warn!("grace period over; closing the remaining connections");
+        _ = &mut drained => tracing::info!("all connections drained"),
+        _ = tokio::time::sleep(grace) => {
+            tracing::warn!("grace period over; ending the open streams and closing the remaining connections");
+            let _ = grace_over_tx.send(true);
+            // Time for the streams' final `response.failed` events to be written out.
+            if tokio::time::timeout(Duration::from_secs(1), &mut drained).await.is_err() {
+                tracing::warn!("connections still open after the grace period; closing them");
+            }
         }
     }
 }
 
-async fn serve_admin(listener: TcpListener, state: LiveState, rx: watch::Receiver<bool>) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+/// Brings upstreams marked down back once their readiness probe succeeds again.
+async fn probe_down_upstreams(state: LiveState, rx: watch::Receiver<bool>) {
     let stop = shutdown_signal(rx);
     tokio::pin!(stop);
     loop {
-        let (stream, _) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(pair) => pair,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
-            _ = &mut stop => break,
+        let interval = state.load().config.upstream.health_interval;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = &mut stop => return,
+        }
+        let current = state.load_full();
+        for (_, client) in current.upstreams.clients() {
+            if !client.is_up() && client.probe().await.is_ok() {
+                client.mark_up();
+            }
+        }
+    }
+}
+
+async fn serve_admin(listener: TcpListener, state: LiveState) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
         };
         let state = state.clone();
         let service = service_fn(move |req| routes::admin::handle(state.load_full(), req));

@@ -7,18 +7,28 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::cache::{AgentCache, ConversationCache, ItemPositionCache};
+use crate::auth::{Keyring, OPEN_WARNING};
+use crate::cache::{AgentCache, ConversationCache, ItemPositionCache, ResponseCache};
 use crate::config::Config;
-use crate::mastra::client::MastraClient;
+use crate::limits::Limits;
+use crate::server::StartError;
+use crate::upstreams::UpstreamSet;
 
 pub struct AppState {
     pub config: Config,
-    pub mastra: MastraClient,
+    /// The Mastra servers and which one holds what.
+    pub upstreams: UpstreamSet,
     pub agents: AgentCache,
     /// Conversation lookups (DESIGN.md §3).
     pub conversations: ConversationCache,
     /// Where listed/created conversation items sit in their threads (paging cursors).
     pub item_positions: ItemPositionCache,
+    /// Response id → its thread and agent (tenant checks).
+    pub responses: ResponseCache,
+    /// The API keys (empty: open gateway).
+    pub auth: Keyring,
+    /// The rate limiters and stream caps.
+    pub limits: Limits,
     /// Unix time the process started: the `created` of model objects (agents have none).
     pub started_at: u64,
     /// Set on shutdown: readiness turns false so load balancers stop sending traffic.
@@ -29,8 +39,8 @@ pub struct AppState {
 pub type LiveState = Arc<ArcSwap<AppState>>;
 
 impl AppState {
-    pub fn new(config: Config) -> Result<Self, reqwest::Error> {
-        let mastra = MastraClient::new(&config.upstream)?;
+    pub fn new(config: Config) -> Result<Self, StartError> {
+        let upstreams = UpstreamSet::new(&config)?;
         let agents = AgentCache::new(config.models.cache_ttl);
         let conversations = ConversationCache::new(
             config.cache.conversation_ttl,
@@ -40,16 +50,28 @@ impl AppState {
             config.cache.item_position_ttl,
             config.cache.item_position_max_entries,
         );
+        let responses =
+            ResponseCache::new(config.cache.response_ttl, config.cache.response_max_entries);
+        let auth = Keyring::new(&config.auth);
+        if auth.is_open() {
+            tracing::warn!("{OPEN_WARNING}");
+        } else {
+            tracing::info!(keys = auth.len(), "API keys required");
+        }
+        let limits = Limits::new(&config, None);
         let started_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         Ok(Self {
             config,
-            mastra,
+            upstreams,
             agents,
             conversations,
             item_positions,
+            responses,
+            auth,
+            limits,
             started_at,
             draining: Arc::new(AtomicBool::new(false)),
         })
@@ -57,18 +79,27 @@ impl AppState {
 
     /// The state for a reloaded config. Lookup caches survive (their sizes and TTLs apply from
     /// the next restart); the agents cache is rebuilt when the upstream or its TTL changed.
-    pub fn reloaded(&self, config: Config) -> Result<Self, reqwest::Error> {
-        let mastra = MastraClient::new(&config.upstream)?;
-        let agents = if config.upstream.url == self.config.upstream.url
+    pub fn reloaded(&self, config: Config) -> Result<Self, StartError> {
+        let upstreams = UpstreamSet::new(&config)?;
+        let agents = if config.upstream_specs().ok() == self.config.upstream_specs().ok()
             && config.models.cache_ttl == self.config.models.cache_ttl
         {
             self.agents.clone()
         } else {
             AgentCache::new(config.models.cache_ttl)
         };
+        let auth = Keyring::new(&config.auth);
+        if auth.is_open() && !self.auth.is_open() {
+            tracing::warn!("{OPEN_WARNING}");
+        }
+        // Unchanged limiters keep their state, so a reload hands out no fresh burst.
+        let limits = Limits::new(&config, Some(&self.limits));
         Ok(Self {
+            responses: self.responses.clone(),
+            auth,
+            limits,
             config,
-            mastra,
+            upstreams,
             agents,
             conversations: self.conversations.clone(),
             item_positions: self.item_positions.clone(),

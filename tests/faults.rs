@@ -1285,9 +1285,13 @@ async fn metrics_after_traffic() {
     let _streams = STREAMS.lock().await;
     let fake = Fake::start(happy).await;
     let gw = gateway(&fake.url, Opts::default()).await;
-    let models_ok = r#"mastra_gateway_requests_total{route="models.list",status="200"}"#;
-    let create_ok = r#"mastra_gateway_requests_total{route="responses.create",status="200"}"#;
-    let unknown_404 = r#"mastra_gateway_requests_total{route="unknown",status="404"}"#;
+    let models_ok =
+        r#"mastra_gateway_requests_total{route="models.list",status="200",agent="unknown"}"#;
+    // `agent` is the agent a request was resolved to (`unknown` where none was).
+    let create_support = r#"mastra_gateway_requests_total{route="responses.create",status="200",agent="support-agent"}"#;
+    let create_echo = r#"mastra_gateway_requests_total{route="responses.create",status="200",agent="echo-agent"}"#;
+    let unknown_404 =
+        r#"mastra_gateway_requests_total{route="unknown",status="404",agent="unknown"}"#;
     let before = metrics_text(&gw).await;
 
     let resp = client().get(api(&gw, "/v1/models")).send().await.unwrap();
@@ -1326,7 +1330,8 @@ async fn metrics_after_traffic() {
         assert!(after.contains(name), "{name} missing from:\n{after}");
     }
     assert!(sample(&after, models_ok) >= sample(&before, models_ok) + 1.0);
-    assert!(sample(&after, create_ok) >= sample(&before, create_ok) + 2.0);
+    assert!(sample(&after, create_support) >= sample(&before, create_support) + 1.0);
+    assert!(sample(&after, create_echo) >= sample(&before, create_echo) + 1.0);
     assert!(sample(&after, unknown_404) >= sample(&before, unknown_404) + 1.0);
     assert!(
         after.contains(

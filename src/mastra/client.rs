@@ -8,7 +8,12 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
-use crate::config::UpstreamConfig;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+use crate::config::{UpstreamConfig, UpstreamSpec};
 use crate::error::ApiError;
 use crate::telemetry;
 use crate::translate::errors::upstream_error;
@@ -39,6 +44,24 @@ pub struct MastraClient {
     api_base: String,
     response_timeout: Duration,
     probe_timeout: Duration,
+    forward_authorization: bool,
+    get_retries: u32,
+    retry_backoff: Duration,
+    failure_threshold: u32,
+    health: Arc<Health>,
+}
+
+tokio::task_local! {
+    /// The client's `Authorization` header, visible to upstream calls made while serving its
+    /// request (used only with `upstream.forward_authorization`).
+    pub static CLIENT_AUTHORIZATION: Option<HeaderValue>;
+}
+
+/// Consecutive failures and the down mark of one upstream, shared by its clones.
+#[derive(Default)]
+struct Health {
+    failures: AtomicU32,
+    down: AtomicBool,
 }
 
 /// A complete upstream answer (2xx only; errors are already translated).
@@ -48,21 +71,96 @@ pub struct UpstreamReply {
 }
 
 impl MastraClient {
+    /// The single upstream of `[upstream]`.
     pub fn new(cfg: &UpstreamConfig) -> Result<Self, reqwest::Error> {
+        let spec = UpstreamSpec {
+            name: cfg.name.clone(),
+            url: cfg.url.clone(),
+            headers: cfg
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            agents: vec!["*".into()],
+        };
+        Self::from_spec(cfg, &spec)
+    }
+
+    /// One upstream: its own name, URL and headers, the transport settings of `[upstream]`.
+    pub fn from_spec(cfg: &UpstreamConfig, spec: &UpstreamSpec) -> Result<Self, reqwest::Error> {
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &spec.headers {
+            // Validated with the config; a value that no longer parses is skipped.
+            if let (Ok(k), Ok(mut v)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                v.set_sensitive(true);
+                headers.insert(k, v);
+            }
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
             .pool_idle_timeout(cfg.pool_idle_timeout)
             .tcp_nodelay(true)
             .no_proxy()
+            .default_headers(headers)
             .build()?;
-        Ok(Self {
+        let forward_authorization =
+            cfg.forward_authorization && !spec.headers.iter().any(|(k, _)| k == "authorization");
+        let client = Self {
             http,
-            name: cfg.name.clone(),
-            api_base: format!("{}/api", cfg.url.as_str().trim_end_matches('/')),
+            name: spec.name.clone(),
+            api_base: format!("{}/api", spec.url.as_str().trim_end_matches('/')),
             response_timeout: cfg.response_timeout,
             probe_timeout: cfg.probe_timeout,
-        })
+            forward_authorization,
+            get_retries: cfg.get_retries,
+            retry_backoff: cfg.retry_backoff,
+            failure_threshold: cfg.failure_threshold,
+            health: Arc::new(Health::default()),
+        };
+        telemetry::record_upstream_up(&client.name, true);
+        Ok(client)
+    }
+
+    /// False while the upstream is marked down (after `failure_threshold` failures in a row).
+    pub fn is_up(&self) -> bool {
+        !self.health.down.load(Ordering::Relaxed)
+    }
+
+    /// Marks the upstream up again (a health probe succeeded).
+    pub fn mark_up(&self) {
+        self.health.failures.store(0, Ordering::Relaxed);
+        if self.health.down.swap(false, Ordering::Relaxed) {
+            tracing::info!(upstream = %self.name, "upstream is back up");
+            telemetry::record_upstream_up(&self.name, true);
+        }
+    }
+
+    fn record_outcome(&self, failed: bool) {
+        if !failed {
+            self.health.failures.store(0, Ordering::Relaxed);
+            return;
+        }
+        let n = self.health.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= self.failure_threshold && !self.health.down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(upstream = %self.name, failures = n, "upstream marked down");
+            telemetry::record_upstream_up(&self.name, false);
+        }
+    }
+
+    fn down_error(&self) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::error::SERVER_ERROR,
+            format!(
+                "Upstream Mastra server '{}' is down after repeated failures; the gateway retries it after its next health probe.",
+                self.name
+            ),
+        )
+        .with_code("upstream_down")
     }
 
     pub fn name(&self) -> &str {
@@ -74,9 +172,17 @@ impl MastraClient {
     }
 
     fn request(&self, method: Method, path: &str, request_id: &str) -> reqwest::RequestBuilder {
-        self.http
+        let mut req = self
+            .http
             .request(method, self.url(path))
             .header("x-request-id", request_id)
+            .headers(telemetry::trace_headers());
+        if self.forward_authorization {
+            if let Ok(Some(auth)) = CLIENT_AUTHORIZATION.try_with(Clone::clone) {
+                req = req.header(http::header::AUTHORIZATION, auth);
+            }
+        }
+        req
     }
 
     fn transport_error(&self, e: &reqwest::Error, after: Duration) -> ApiError {
@@ -97,6 +203,45 @@ impl MastraClient {
         request_id: &str,
         route: &'static str,
     ) -> Result<UpstreamReply, ApiError> {
+        if !self.is_up() {
+            return Err(self.down_error());
+        }
+        // Only idempotent reads are retried: a retried POST could run an agent twice.
+        let attempts = if method == Method::GET {
+            1 + self.get_retries
+        } else {
+            1
+        };
+        let mut backoff = self.retry_backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .call_once(method.clone(), path, json_body.clone(), request_id, route)
+                .await;
+            let retryable = match &result {
+                Ok(_) => false,
+                Err(Failure::Transport(_)) => true,
+                Err(Failure::Status(e)) => matches!(e.status.as_u16(), 502..=504),
+            };
+            self.record_outcome(retryable);
+            if !retryable || attempt >= attempts {
+                return result.map_err(Failure::into_error);
+            }
+            tracing::debug!(upstream = %self.name, path, attempt, "retrying an idempotent upstream call");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+
+    async fn call_once(
+        &self,
+        method: Method,
+        path: &str,
+        json_body: Option<Vec<u8>>,
+        request_id: &str,
+        route: &'static str,
+    ) -> Result<UpstreamReply, Failure> {
         let started = Instant::now();
         let mut req = self.request(method, path, request_id);
         if let Some(body) = json_body {
@@ -112,12 +257,16 @@ impl MastraClient {
         .await;
         telemetry::record_upstream(route, started.elapsed());
         let (status, body) = match result {
-            Err(_) => return Err(ApiError::upstream_timeout(&self.name, timeout)),
-            Ok(Err(e)) => return Err(self.transport_error(&e, timeout)),
+            Err(_) => {
+                return Err(Failure::Transport(ApiError::upstream_timeout(
+                    &self.name, timeout,
+                )))
+            }
+            Ok(Err(e)) => return Err(Failure::Transport(self.transport_error(&e, timeout))),
             Ok(Ok(pair)) => pair,
         };
         if !status.is_success() {
-            return Err(upstream_error(&self.name, status, &body));
+            return Err(Failure::Status(upstream_error(&self.name, status, &body)));
         }
         Ok(UpstreamReply { status, body })
     }
@@ -131,6 +280,9 @@ impl MastraClient {
         request_id: &str,
         route: &'static str,
     ) -> Result<reqwest::Response, ApiError> {
+        if !self.is_up() {
+            return Err(self.down_error());
+        }
         let started = Instant::now();
         let req = self
             .request(Method::POST, path, request_id)
@@ -141,11 +293,18 @@ impl MastraClient {
         let result = tokio::time::timeout(timeout, req.send()).await;
         telemetry::record_upstream(route, started.elapsed());
         let resp = match result {
-            Err(_) => return Err(ApiError::upstream_timeout(&self.name, timeout)),
-            Ok(Err(e)) => return Err(self.transport_error(&e, timeout)),
+            Err(_) => {
+                self.record_outcome(true);
+                return Err(ApiError::upstream_timeout(&self.name, timeout));
+            }
+            Ok(Err(e)) => {
+                self.record_outcome(true);
+                return Err(self.transport_error(&e, timeout));
+            }
             Ok(Ok(resp)) => resp,
         };
         let status = resp.status();
+        self.record_outcome(matches!(status.as_u16(), 502..=504));
         if !status.is_success() {
             let body = tokio::time::timeout(timeout, resp.bytes())
                 .await
@@ -219,6 +378,21 @@ impl MastraClient {
             ));
         }
         Ok(())
+    }
+}
+
+/// How one upstream call failed: transport failures (and 502–504) count against the upstream's
+/// health and are retried for GETs; other statuses are answers.
+enum Failure {
+    Transport(ApiError),
+    Status(ApiError),
+}
+
+impl Failure {
+    fn into_error(self) -> ApiError {
+        match self {
+            Failure::Transport(e) | Failure::Status(e) => e,
+        }
     }
 }
 

@@ -22,16 +22,7 @@ pub async fn handle<B>(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({"status": "draining", "reason": "the gateway is shutting down"}),
         ),
-        "/readyz" => match state.mastra.probe().await {
-            Ok(()) => json_response(
-                StatusCode::OK,
-                &json!({"status": "ready", "upstreams": {state.mastra.name(): "ready"}}),
-            ),
-            Err(reason) => json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &json!({"status": "not_ready", "reason": reason, "upstreams": {state.mastra.name(): "down"}}),
-            ),
-        },
+        "/readyz" => readiness(&state).await,
         "/metrics" => {
             let mut resp = Response::new(GatewayBody::full(telemetry::metrics_handle().render()));
             resp.headers_mut().insert(
@@ -43,4 +34,45 @@ pub async fn handle<B>(
         _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"})),
     };
     Ok(resp)
+}
+
+/// Ready when at least one upstream answers with the routes the gateway needs (a fleet keeps
+/// serving the agents of the healthy ones); the body reports each upstream.
+async fn readiness(state: &AppState) -> Response<GatewayBody> {
+    let probes = state.upstreams.clients().map(|(_, c)| async move {
+        // The probe also serves as a health probe: an upstream marked down that answers it
+        // is back.
+        let result = c.probe().await;
+        if result.is_ok() && !c.is_up() {
+            c.mark_up();
+        }
+        (c.name().to_string(), result)
+    });
+    let results = futures_util::future::join_all(probes).await;
+    let mut upstreams = serde_json::Map::new();
+    let mut reasons = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok(()) => {
+                upstreams.insert(name, json!("ready"));
+            }
+            Err(reason) => {
+                upstreams.insert(name, json!("down"));
+                reasons.push(reason);
+            }
+        }
+    }
+    let ready_count = upstreams.values().filter(|v| *v == "ready").count();
+    if ready_count > 0 {
+        let mut body = json!({"status": "ready", "upstreams": upstreams});
+        if !reasons.is_empty() {
+            body["degraded"] = json!(reasons);
+        }
+        json_response(StatusCode::OK, &body)
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "not_ready", "reason": reasons.join("; "), "upstreams": upstreams}),
+        )
+    }
 }

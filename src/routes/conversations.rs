@@ -9,6 +9,7 @@ use std::sync::Arc;
 use http::{Response, StatusCode};
 use serde_json::{Map, Value};
 
+use crate::auth::{self, Access};
 use crate::body::GatewayBody;
 use crate::error::ApiError;
 use crate::mastra::memory::{
@@ -26,6 +27,7 @@ use crate::translate::items::{
     replace_client_metadata, unknown_after, validate_client_metadata, ConversationInfo,
     ItemDeletion, ItemPos, KeyedItem, NewMessages, Order, Pager, AGENT_KEY,
 };
+use crate::upstreams::Held;
 
 /// Messages per window when a cursor or an item has to be found by scanning the thread.
 const SCAN_WINDOW: usize = 100;
@@ -39,14 +41,14 @@ fn refuse_unknown(rest: &Map<String, Value>) -> Result<(), ApiError> {
 
 /// The agent new conversations belong to: `models.default`, else the upstream's first agent.
 pub async fn default_agent(state: &AppState, request_id: &str) -> Result<String, ApiError> {
-    let dir = state.agents.get(&state.mastra, request_id).await?;
+    let dir = state.agents.get(&state.upstreams, request_id).await?;
     if state.config.models.default.is_some() {
         return dir.resolve(None, &state.config.models);
     }
     let first = dir.agent_ids().next().map(str::to_string);
     first.ok_or_else(|| {
         ApiError::upstream_invalid(
-            state.mastra.name(),
+            state.upstreams.primary().name(),
             "it lists no agents, so there is no agent to hold conversations",
         )
     })
@@ -60,7 +62,7 @@ pub async fn agent_of(
     request_id: &str,
 ) -> Result<String, ApiError> {
     if let Some(agent) = &info.agent {
-        let dir = state.agents.get(&state.mastra, request_id).await?;
+        let dir = state.agents.get(&state.upstreams, request_id).await?;
         if dir.contains(agent) {
             return Ok(agent.clone());
         }
@@ -79,17 +81,39 @@ async fn gone(state: &AppState, id: &str, err: ApiError) -> ApiError {
     }
 }
 
+/// The conversation, when the caller may see it (else 404 as unknown), and its agent.
 async fn lookup(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     request_id: &str,
 ) -> Result<(Arc<ConversationInfo>, String), ApiError> {
-    let info = state
-        .conversations
-        .get(&state.mastra, id, request_id)
-        .await?;
+    let info = auth::conversation(state, access, id, request_id).await?;
     let agent = agent_of(state, &info, request_id).await?;
     Ok((info, agent))
+}
+
+/// The agent a new conversation is recorded with: [`default_agent`], or, for a key that may
+/// not use that one, the first agent the key may use.
+async fn creation_agent(
+    state: &AppState,
+    access: &Access<'_>,
+    request_id: &str,
+) -> Result<String, ApiError> {
+    let default = default_agent(state, request_id).await?;
+    if access.caller.may_use(&default) {
+        return Ok(default);
+    }
+    let dir = state.agents.get(&state.upstreams, request_id).await?;
+    let first = dir
+        .agent_ids()
+        .find(|a| access.caller.may_use(a))
+        .map(str::to_string);
+    first.ok_or_else(|| {
+        ApiError::invalid_request(
+            "This API key may not use any agent, so it cannot create conversations.",
+        )
+    })
 }
 
 fn resource_of(info: &ConversationInfo) -> &str {
@@ -98,6 +122,7 @@ fn resource_of(info: &ConversationInfo) -> &str {
 
 pub async fn create(
     state: &AppState,
+    access: &Access<'_>,
     body: &[u8],
     request_id: &str,
 ) -> Result<Response<GatewayBody>, ApiError> {
@@ -118,23 +143,33 @@ pub async fn create(
     };
     messages_from_items(&items, &probe, &mut String::new)?;
 
-    let agent = default_agent(state, request_id).await?;
+    let agent = creation_agent(state, access, request_id).await?;
     let id = new_conversation_id();
     let mut stored_md = client_md;
     stored_md.insert(AGENT_KEY.into(), Value::String(agent.clone()));
     let thread = state
-        .mastra
+        .upstreams
+        .for_agent(&agent)
         .create_conversation(
             &CreateConversationBody {
                 agent_id: &agent,
                 conversation_id: &id,
-                resource_id: None,
+                // With keys, the tenant's resource; open, the thread is its own resource.
+                resource_id: access.caller.resource_id(),
                 metadata: &stored_md,
             },
             request_id,
         )
         .await?;
     let info = ConversationInfo::from_thread(thread);
+    state
+        .upstreams
+        .remember(
+            Held::Conversation,
+            &info.id,
+            state.upstreams.index_for_agent(&agent),
+        )
+        .await;
     if !items.is_empty() {
         let ctx = NewMessages {
             thread_id: &info.id,
@@ -143,12 +178,17 @@ pub async fn create(
         };
         let messages = messages_from_items(&items, &ctx, &mut new_message_id)?;
         if let Err(e) = state
-            .mastra
+            .upstreams
+            .for_agent(&agent)
             .save_messages(&agent, &messages, request_id)
             .await
         {
             // No half-made conversation: the client gets the error and no id.
-            let _ = state.mastra.delete_conversation(&info.id, request_id).await;
+            let _ = state
+                .upstreams
+                .for_agent(&agent)
+                .delete_conversation(&info.id, request_id)
+                .await;
             return Err(e);
         }
         state
@@ -162,18 +202,17 @@ pub async fn create(
 
 pub async fn retrieve(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     request_id: &str,
 ) -> Result<Response<GatewayBody>, ApiError> {
-    let info = state
-        .conversations
-        .get(&state.mastra, id, request_id)
-        .await?;
+    let info = auth::conversation(state, access, id, request_id).await?;
     Ok(json_response(StatusCode::OK, &info.to_openai()))
 }
 
 pub async fn update(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     body: &[u8],
     request_id: &str,
@@ -186,15 +225,27 @@ pub async fn update(
     };
     validate_client_metadata(&client_md)?;
     // Read fresh: the update replaces the thread's whole metadata upstream.
-    let thread = match state.mastra.get_conversation(id, request_id).await {
+    let holder = match state
+        .upstreams
+        .locate(Held::Conversation, id, request_id)
+        .await?
+    {
+        Some(i) => state.upstreams.get(i),
+        None => return Err(gone(state, id, ApiError::conversation_not_found(id)).await),
+    };
+    let thread = match holder.get_conversation(id, request_id).await {
         Ok(t) => t,
         Err(e) => return Err(gone(state, id, e).await),
     };
     let current = ConversationInfo::from_thread(thread);
+    if !access.caller.owns(&current) {
+        return Err(ApiError::conversation_not_found(id));
+    }
     let agent = agent_of(state, &current, request_id).await?;
     let metadata = replace_client_metadata(&current.metadata, &client_md);
     let updated = match state
-        .mastra
+        .upstreams
+        .for_agent(&agent)
         .update_thread_metadata(id, &agent, &metadata, request_id)
         .await
     {
@@ -210,11 +261,31 @@ pub async fn update(
 
 pub async fn delete(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     request_id: &str,
 ) -> Result<Response<GatewayBody>, ApiError> {
-    let result = state.mastra.delete_conversation(id, request_id).await;
+    if !access.caller.is_open() {
+        // Checked against a fresh read: a delete cannot be undone.
+        state.conversations.invalidate(id).await;
+        auth::conversation(state, access, id, request_id).await?;
+    }
+    let result = match state
+        .upstreams
+        .locate(Held::Conversation, id, request_id)
+        .await?
+    {
+        Some(i) => {
+            state
+                .upstreams
+                .get(i)
+                .delete_conversation(id, request_id)
+                .await
+        }
+        None => Err(ApiError::conversation_not_found(id)),
+    };
     state.conversations.invalidate(id).await;
+    state.upstreams.forget(Held::Conversation, id).await;
     if let Err(e) = result {
         return Err(gone(state, id, e).await);
     }
@@ -230,12 +301,13 @@ pub async fn delete(
 
 pub async fn list_items(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     query: Option<&str>,
     request_id: &str,
 ) -> Result<Response<GatewayBody>, ApiError> {
     let params = parse_list_query(query)?;
-    let (info, agent) = lookup(state, id, request_id).await?;
+    let (info, agent) = lookup(state, access, id, request_id).await?;
     let after = match &params.after {
         None => None,
         Some(after) => Some(
@@ -248,7 +320,8 @@ pub async fn list_items(
     let mut pager = Pager::new(params.order, params.limit, after.as_ref());
     while let Some(q) = pager.next_query() {
         let page = match state
-            .mastra
+            .upstreams
+            .for_agent(&agent)
             .list_messages(&info.id, &agent, &q, request_id)
             .await
         {
@@ -293,7 +366,8 @@ async fn position_of(
             page,
         };
         let window = match state
-            .mastra
+            .upstreams
+            .for_agent(agent)
             .list_messages(thread, agent, &q, request_id)
             .await
         {
@@ -341,7 +415,8 @@ async fn locate(
                 page: 0,
             };
             let window = match state
-                .mastra
+                .upstreams
+                .for_agent(agent)
                 .list_messages(thread, agent, &q, request_id)
                 .await
             {
@@ -372,6 +447,7 @@ async fn locate(
 
 pub async fn create_items(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     query: Option<&str>,
     body: &[u8],
@@ -389,7 +465,7 @@ pub async fn create_items(
         first_ms: 0,
     };
     messages_from_items(&items, &probe, &mut String::new)?;
-    let (info, agent) = lookup(state, id, request_id).await?;
+    let (info, agent) = lookup(state, access, id, request_id).await?;
     // After the newest message, so the new items come last even if clocks disagree.
     let newest = MessageQuery {
         direction: Direction::Desc,
@@ -399,7 +475,8 @@ pub async fn create_items(
         page: 0,
     };
     let last = match state
-        .mastra
+        .upstreams
+        .for_agent(&agent)
         .list_messages(&info.id, &agent, &newest, request_id)
         .await
     {
@@ -419,7 +496,8 @@ pub async fn create_items(
     let messages = messages_from_items(&items, &ctx, &mut new_message_id)?;
     if !messages.is_empty() {
         if let Err(e) = state
-            .mastra
+            .upstreams
+            .for_agent(&agent)
             .save_messages(&agent, &messages, request_id)
             .await
         {
@@ -434,36 +512,40 @@ pub async fn create_items(
 
 pub async fn retrieve_item(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     item_id: &str,
     query: Option<&str>,
     request_id: &str,
 ) -> Result<Response<GatewayBody>, ApiError> {
     parse_include_query(query)?;
-    let (info, agent) = lookup(state, id, request_id).await?;
+    let (info, agent) = lookup(state, access, id, request_id).await?;
     let (_, item) = locate(state, &info.id, &agent, item_id, request_id).await?;
     Ok(json_response(StatusCode::OK, &item.item))
 }
 
 pub async fn delete_item(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     item_id: &str,
     request_id: &str,
 ) -> Result<Response<GatewayBody>, ApiError> {
-    let (info, agent) = lookup(state, id, request_id).await?;
+    let (info, agent) = lookup(state, access, id, request_id).await?;
     let (message, _) = locate(state, &info.id, &agent, item_id, request_id).await?;
     let result = match delete_from_message(&message, item_id) {
         ItemDeletion::NotFound => return Err(item_not_found(item_id)),
         ItemDeletion::DeleteMessage => {
             state
-                .mastra
+                .upstreams
+                .for_agent(&agent)
                 .delete_messages(&agent, &[message.id.as_str()], request_id)
                 .await
         }
         ItemDeletion::Rewrite(m) => {
             state
-                .mastra
+                .upstreams
+                .for_agent(&agent)
                 .save_messages(&agent, std::slice::from_ref(&*m), request_id)
                 .await
         }

@@ -4,6 +4,7 @@
 
 use http::{Method, Response, StatusCode};
 
+use crate::auth::Access;
 use crate::body::GatewayBody;
 use crate::error::ApiError;
 use crate::mastra::client::encode_segment;
@@ -15,6 +16,7 @@ use crate::routes::json_response;
 use crate::state::AppState;
 use crate::translate::ids;
 use crate::translate::items::{ms_to_iso, page_in_memory, parse_list_query, turn_input_items};
+use crate::upstreams::Held;
 
 /// Messages per window while looking for the turn.
 const WINDOW: usize = 100;
@@ -23,6 +25,7 @@ const MAX_WINDOWS: usize = 20;
 
 pub async fn list(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     query: Option<&str>,
     request_id: &str,
@@ -30,8 +33,15 @@ pub async fn list(
     let params = parse_list_query(query)?;
     let message_id = ids::response_id_to_mastra(id).into_owned();
     let path = format!("/v1/responses/{}", encode_segment(&message_id));
-    let reply = state
-        .mastra
+    let holder = match state
+        .upstreams
+        .locate(Held::Response, &message_id, request_id)
+        .await?
+    {
+        Some(i) => state.upstreams.get(i),
+        None => return Err(ApiError::response_not_found(id)),
+    };
+    let reply = holder
         .call(
             Method::GET,
             &path,
@@ -48,9 +58,13 @@ pub async fn list(
             }
         })?;
     let response: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
-        ApiError::upstream_invalid(state.mastra.name(), format!("GET /api/v1/responses: {e}"))
+        ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
     })?;
     let Some(thread) = response.conversation_id.as_deref() else {
+        if !access.caller.is_open() {
+            // In no thread, it belongs to no tenant.
+            return Err(ApiError::response_not_found(id));
+        }
         return Ok(json_response(
             StatusCode::OK,
             &ItemList::new(Vec::new(), false),
@@ -58,7 +72,7 @@ pub async fn list(
     };
     let info = state
         .conversations
-        .get(&state.mastra, thread, request_id)
+        .get(&state.upstreams, thread, request_id)
         .await
         .map_err(|e| {
             if is_not_found(&e) {
@@ -67,6 +81,9 @@ pub async fn list(
                 e
             }
         })?;
+    if !access.caller.owns(&info) {
+        return Err(ApiError::response_not_found(id));
+    }
     let agent = agent_of(state, &info, request_id).await?;
     // The turn's input is stored when the response starts, so a window from a second before
     // `created_at` holds it, followed by the response's own message.
@@ -84,7 +101,8 @@ pub async fn list(
             page,
         };
         let window = state
-            .mastra
+            .upstreams
+            .for_agent(&agent)
             .list_messages(thread, &agent, &q, request_id)
             .await
             .map_err(|e| {

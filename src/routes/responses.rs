@@ -1,47 +1,82 @@
 //! `POST /v1/responses`, `GET /v1/responses/{id}`, `DELETE /v1/responses/{id}`.
 
 use http::{header, HeaderValue, Method, Response, StatusCode};
+use serde_json::{Map, Value};
 
+use crate::auth::{self, Access};
 use crate::body::{GatewayBody, TranslatedStream};
+use crate::cache::ResponseInfo;
 use crate::error::ApiError;
-use crate::mastra::client::encode_segment;
+use crate::mastra::client::{encode_segment, MastraClient};
+use crate::mastra::memory::CreateConversationBody;
 use crate::mastra::types::{MastraDeleted, MastraResponse};
 use crate::openai::request::CreateResponseRequest;
 use crate::openai::response::DeletedResponse;
 use crate::routes::{json_response, parse_json};
 use crate::state::AppState;
 use crate::translate::ids;
+use crate::translate::items::{new_conversation_id, ConversationInfo, AGENT_KEY, STANDALONE_KEY};
 use crate::translate::request::{build_create_body, validate};
 use crate::translate::response::{response_from_mastra, RequestEcho, ResponseContext};
 use crate::translate::stream::StreamTranslator;
+use crate::upstreams::Held;
 
 pub async fn create(
     state: &AppState,
+    access: &Access<'_>,
     body: &[u8],
     request_id: &str,
 ) -> Result<Response<GatewayBody>, ApiError> {
     let req: CreateResponseRequest = parse_json(body)?;
     validate(&req)?;
-    // The conversation must exist (OpenAI's 404 before any work); the lookup is cached, so a
-    // run of turns on one conversation asks Mastra once. Without `model`, its agent answers.
+    // The conversation must exist (OpenAI's 404 before any work) and be the caller's; the
+    // lookup is cached, so a run of turns on one conversation asks Mastra once. Without
+    // `model`, its agent answers.
     let conversation = match &req.conversation {
-        Some(c) => Some(
-            state
-                .conversations
-                .get(&state.mastra, c.id(), request_id)
-                .await?,
-        ),
+        Some(c) => Some(auth::conversation(state, access, c.id(), request_id).await?),
         None => None,
     };
+    if let Some(prev) = &req.previous_response_id {
+        check_response_owner(state, access, prev, request_id, || {
+            ApiError::previous_response_not_found(prev)
+        })
+        .await?;
+    }
     let model = req
         .model
         .as_deref()
         .filter(|m| !m.is_empty())
         .or(conversation.as_ref().and_then(|c| c.agent.as_deref()));
-    let agents = state.agents.get(&state.mastra, request_id).await?;
+    let agents = state.agents.get(&state.upstreams, request_id).await?;
     let agent = agents.resolve(model, &state.config.models)?;
+    let requested = model.or(state.config.models.default.as_deref());
+    access.check_agent(&agent, requested.unwrap_or(&agent))?;
+    crate::telemetry::set_agent(&agent);
+    let mastra = state.upstreams.for_agent(&agent);
     let stream = req.stream.unwrap_or(false);
-    let upstream_body = build_create_body(&req, &agent, stream)?;
+    let mut upstream_body = build_create_body(&req, &agent, stream)?;
+    // A valid request: it counts against its agent's rate, and a stream takes a slot.
+    state.limits.check_agent(&agent, access.rate)?;
+    let stream_permit = if stream {
+        state.limits.open_stream(&access.caller, access.rate)?
+    } else {
+        None
+    };
+    // A tenant's stored response made without a conversation goes into a thread of the
+    // tenant's, made first, so that it is scoped too (DESIGN.md §3).
+    let standalone = match access.caller.resource_id() {
+        Some(resource)
+            if req.store.unwrap_or(true)
+                && req.conversation.is_none()
+                && req.previous_response_id.is_none() =>
+        {
+            Some(standalone_thread(state, mastra, &agent, resource, request_id).await?)
+        }
+        _ => None,
+    };
+    if let Some(thread) = &standalone {
+        upstream_body.conversation_id = Some(thread);
+    }
     let json = serde_json::to_vec(&upstream_body)
         .map_err(|e| ApiError::internal(format!("could not encode the upstream request: {e}")))?;
     let ctx = ResponseContext {
@@ -51,17 +86,21 @@ pub async fn create(
     };
 
     if stream {
-        let upstream = state
-            .mastra
+        let upstream = mastra
             .open_stream("/v1/responses", json, request_id, "responses.create")
             .await
             .map_err(|e| remap_create_error(e, &req));
-        let upstream = forget_if_gone(state, &req, upstream).await?;
-        let translated = TranslatedStream::new(
+        let upstream = forget_if_gone(state, &req, upstream).await;
+        let upstream =
+            drop_standalone_on_error(state, mastra, &standalone, upstream, request_id).await?;
+        let mut translated = TranslatedStream::new(
             upstream,
             StreamTranslator::new(ctx),
             state.config.upstream.stream_idle_timeout,
         );
+        if let Some(permit) = stream_permit {
+            translated = translated.hold(permit);
+        }
         let mut resp = Response::new(GatewayBody::Stream(Box::new(translated)));
         let h = resp.headers_mut();
         h.insert(
@@ -73,8 +112,7 @@ pub async fn create(
         return Ok(resp);
     }
 
-    let reply = state
-        .mastra
+    let reply = mastra
         .call(
             Method::POST,
             "/v1/responses",
@@ -84,10 +122,18 @@ pub async fn create(
         )
         .await
         .map_err(|e| remap_create_error(e, &req));
-    let reply = forget_if_gone(state, &req, reply).await?;
+    let reply = forget_if_gone(state, &req, reply).await;
+    let reply = drop_standalone_on_error(state, mastra, &standalone, reply, request_id).await?;
     let mastra: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
-        ApiError::upstream_invalid(state.mastra.name(), format!("POST /api/v1/responses: {e}"))
+        ApiError::upstream_invalid(mastra.name(), format!("POST /api/v1/responses: {e}"))
     })?;
+    if !access.caller.is_open() && mastra.store == Some(true) {
+        let info = ResponseInfo {
+            thread: mastra.conversation_id.clone(),
+            agent: Some(agent.clone()),
+        };
+        state.responses.insert(&mastra.id, info).await;
+    }
     Ok(json_response(
         StatusCode::OK,
         &response_from_mastra(mastra, &ctx),
@@ -131,6 +177,7 @@ fn remap_create_error(err: ApiError, req: &CreateResponseRequest) -> ApiError {
 
 pub async fn retrieve(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     query: Option<&str>,
     request_id: &str,
@@ -145,17 +192,25 @@ pub async fn retrieve(
         "/v1/responses/{}",
         encode_segment(&ids::response_id_to_mastra(id))
     );
-    let reply = state
-        .mastra
+    let mastra_id = ids::response_id_to_mastra(id);
+    let holder = holder_of_response(state, &mastra_id, id, request_id).await?;
+    let reply = holder
         .call(Method::GET, &path, None, request_id, "responses.retrieve")
         .await
         .map_err(|e| not_found_as_response(e, id))?;
     let mastra: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
-        ApiError::upstream_invalid(state.mastra.name(), format!("GET /api/v1/responses: {e}"))
+        ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
     })?;
+    let thread = mastra.conversation_id.as_deref();
+    if !auth::owns_thread(state, access, thread, request_id).await? {
+        return Err(ApiError::response_not_found(id));
+    }
+    if !access.caller.is_open() {
+        remember_response(state, &mastra_id, thread, request_id).await;
+    }
     // Mastra reports `provider/modelId`; show the agent id when it is unambiguous.
     let mastra_model = mastra.model.clone().unwrap_or_default();
-    let model = match state.agents.get(&state.mastra, request_id).await {
+    let model = match state.agents.get(&state.upstreams, request_id).await {
         Ok(dir) => dir
             .agent_for_model_string(&mastra_model)
             .map(str::to_string)
@@ -179,24 +234,29 @@ pub async fn retrieve(
 
 pub async fn delete(
     state: &AppState,
+    access: &Access<'_>,
     id: &str,
     request_id: &str,
 ) -> Result<Response<GatewayBody>, ApiError> {
+    check_response_owner(state, access, id, request_id, || {
+        ApiError::response_not_found(id)
+    })
+    .await?;
     let path = format!(
         "/v1/responses/{}",
         encode_segment(&ids::response_id_to_mastra(id))
     );
-    let reply = state
-        .mastra
+    let mastra_id = ids::response_id_to_mastra(id);
+    let holder = holder_of_response(state, &mastra_id, id, request_id).await?;
+    let reply = holder
         .call(Method::DELETE, &path, None, request_id, "responses.delete")
         .await
         .map_err(|e| not_found_as_response(e, id))?;
     let deleted: MastraDeleted = serde_json::from_slice(&reply.body).map_err(|e| {
-        ApiError::upstream_invalid(
-            state.mastra.name(),
-            format!("DELETE /api/v1/responses: {e}"),
-        )
+        ApiError::upstream_invalid(holder.name(), format!("DELETE /api/v1/responses: {e}"))
     })?;
+    state.upstreams.forget(Held::Response, &mastra_id).await;
+    state.responses.invalidate(&mastra_id).await;
     Ok(json_response(
         StatusCode::OK,
         &DeletedResponse {
@@ -207,20 +267,168 @@ pub async fn delete(
     ))
 }
 
+/// The upstream holding a stored response (free with one upstream; found once, then cached).
+async fn holder_of_response<'a>(
+    state: &'a AppState,
+    mastra_id: &str,
+    openai_id: &str,
+    request_id: &str,
+) -> Result<&'a crate::mastra::client::MastraClient, ApiError> {
+    match state
+        .upstreams
+        .locate(Held::Response, mastra_id, request_id)
+        .await?
+    {
+        Some(i) => Ok(state.upstreams.get(i)),
+        None => Err(ApiError::response_not_found(openai_id)),
+    }
+}
+
 /// Every stored Mastra response lives in a thread, but OpenAI shows `conversation` only for
 /// responses created in one. A thread is a conversation when it was created through
 /// `/v1/conversations` (it carries the gateway's agent key) or natively for a resource of its
 /// own; the thread Mastra makes for a standalone stored response (`resourceId == id`, no key)
-/// is not. Lookups go through the conversation cache.
+/// is not, nor is the one the gateway makes for a tenant's (marked [`STANDALONE_KEY`]).
+/// Lookups go through the conversation cache.
 async fn shown_conversation(state: &AppState, thread: &str, request_id: &str) -> Option<String> {
     let info = state
         .conversations
-        .get(&state.mastra, thread, request_id)
+        .get(&state.upstreams, thread, request_id)
         .await
         .ok()?;
     let standalone =
         info.agent.is_none() && info.resource_id.as_deref().is_none_or(|r| r == info.id);
-    (!standalone).then(|| info.id.clone())
+    let marked = info.metadata.get(STANDALONE_KEY).and_then(Value::as_str) == Some("true");
+    (!standalone && !marked).then(|| info.id.clone())
+}
+
+/// With keys configured, the stored response `id` must live in a thread of the caller's
+/// tenant; otherwise (and when it does not exist) `not_found()`, the answer for an unknown id.
+/// The response → thread lookup goes through the response cache.
+async fn check_response_owner(
+    state: &AppState,
+    access: &Access<'_>,
+    id: &str,
+    request_id: &str,
+    not_found: impl Fn() -> ApiError,
+) -> Result<(), ApiError> {
+    if access.caller.is_open() {
+        return Ok(());
+    }
+    let mastra_id = ids::response_id_to_mastra(id);
+    let info = match state.responses.get(&mastra_id).await {
+        Some(info) => info,
+        None => {
+            let holder = holder_of_response(state, &mastra_id, id, request_id)
+                .await
+                .map_err(|e| {
+                    if e.status == StatusCode::NOT_FOUND {
+                        not_found()
+                    } else {
+                        e
+                    }
+                })?;
+            let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
+            let reply = holder
+                .call(Method::GET, &path, None, request_id, "responses.lookup")
+                .await
+                .map_err(|e| {
+                    if e.status == StatusCode::NOT_FOUND {
+                        not_found()
+                    } else {
+                        e
+                    }
+                })?;
+            let found: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
+                ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
+            })?;
+            let thread = found.conversation_id.as_deref();
+            remember_response(state, &mastra_id, thread, request_id).await
+        }
+    };
+    if auth::owns_thread(state, access, info.thread.as_deref(), request_id).await? {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Records where a stored response lives (its agent: the one its thread records, if any).
+async fn remember_response(
+    state: &AppState,
+    mastra_id: &str,
+    thread: Option<&str>,
+    request_id: &str,
+) -> std::sync::Arc<ResponseInfo> {
+    let agent = match thread {
+        Some(t) => state
+            .conversations
+            .get(&state.upstreams, t, request_id)
+            .await
+            .ok()
+            .and_then(|info| info.agent.clone()),
+        None => None,
+    };
+    let info = ResponseInfo {
+        thread: thread.map(str::to_string),
+        agent,
+    };
+    state.responses.insert(mastra_id, info).await
+}
+
+/// The thread for a tenant's standalone stored response: the tenant's resource, the agent's
+/// key, and the standalone marker that keeps it from showing as a conversation.
+async fn standalone_thread(
+    state: &AppState,
+    mastra: &MastraClient,
+    agent: &str,
+    resource: &str,
+    request_id: &str,
+) -> Result<String, ApiError> {
+    let mut metadata = Map::new();
+    metadata.insert(AGENT_KEY.into(), Value::String(agent.to_string()));
+    metadata.insert(STANDALONE_KEY.into(), Value::String("true".into()));
+    let id = new_conversation_id();
+    let thread = mastra
+        .create_conversation(
+            &CreateConversationBody {
+                agent_id: agent,
+                conversation_id: &id,
+                resource_id: Some(resource),
+                metadata: &metadata,
+            },
+            request_id,
+        )
+        .await?;
+    let info = state
+        .conversations
+        .insert(ConversationInfo::from_thread(thread))
+        .await;
+    state
+        .upstreams
+        .remember(
+            Held::Conversation,
+            &info.id,
+            state.upstreams.index_for_agent(agent),
+        )
+        .await;
+    Ok(info.id.clone())
+}
+
+/// The create failed: the standalone thread made for it goes too (best effort).
+async fn drop_standalone_on_error<T>(
+    state: &AppState,
+    mastra: &MastraClient,
+    standalone: &Option<String>,
+    result: Result<T, ApiError>,
+    request_id: &str,
+) -> Result<T, ApiError> {
+    if let (Err(_), Some(thread)) = (&result, standalone) {
+        let _ = mastra.delete_conversation(thread, request_id).await;
+        state.conversations.invalidate(thread).await;
+        state.upstreams.forget(Held::Conversation, thread).await;
+    }
+    result
 }
 
 fn not_found_as_response(err: ApiError, id: &str) -> ApiError {

@@ -44,6 +44,10 @@ use crate::translate::response::output_item_from_mastra;
 pub const RESERVED_PREFIX: &str = "mastra_gateway.";
 /// Thread metadata key holding the agent the conversation was created with.
 pub const AGENT_KEY: &str = "mastra_gateway.agent";
+/// Thread metadata key (value `"true"`) of the thread the gateway creates for a tenant's stored
+/// response made without a conversation: it is scoped to the tenant, but not a conversation the
+/// client sees (`conversation: null`).
+pub const STANDALONE_KEY: &str = "mastra_gateway.standalone";
 /// Message metadata (`content.metadata`) key of the gateway's per-message notes.
 pub const MESSAGE_NOTE_KEY: &str = "mastra_gateway";
 

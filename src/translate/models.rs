@@ -14,24 +14,52 @@ pub struct AgentDirectory {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentEntry {
     pub id: String,
+    /// Index of the upstream that serves it.
+    pub upstream: usize,
     /// `provider/modelId`, as Mastra writes it in a Response's `model`.
     pub model: Option<String>,
 }
 
 impl AgentDirectory {
     pub fn from_mastra(agents: MastraAgents) -> Self {
-        let mut agents: Vec<AgentEntry> = agents
-            .into_iter()
-            .map(|(key, a)| AgentEntry {
-                model: match (&a.provider, &a.model_id) {
-                    (Some(p), Some(m)) => Some(format!("{p}/{m}")),
-                    _ => None,
-                },
-                id: a.id.unwrap_or(key),
-            })
-            .collect();
+        Self::from_upstreams(vec![(0, agents)], |_, _| true)
+    }
+
+    /// Merges the agent lists of several upstreams, keeping those `serves(upstream, agent)`
+    /// allows; an agent listed by several upstreams goes to the first of them.
+    pub fn from_upstreams(
+        lists: Vec<(usize, MastraAgents)>,
+        serves: impl Fn(usize, &str) -> bool,
+    ) -> Self {
+        let mut agents: Vec<AgentEntry> = Vec::new();
+        let mut lists = lists;
+        lists.sort_by_key(|(i, _)| *i);
+        for (upstream, list) in lists {
+            for (key, a) in list {
+                let id = a.id.clone().unwrap_or(key);
+                if !serves(upstream, &id) || agents.iter().any(|e| e.id == id) {
+                    continue;
+                }
+                agents.push(AgentEntry {
+                    model: match (&a.provider, &a.model_id) {
+                        (Some(p), Some(m)) => Some(format!("{p}/{m}")),
+                        _ => None,
+                    },
+                    upstream,
+                    id,
+                });
+            }
+        }
         agents.sort_by(|a, b| a.id.cmp(&b.id));
         Self { agents }
+    }
+
+    /// The upstream serving `agent`.
+    pub fn upstream_of(&self, agent: &str) -> Option<usize> {
+        self.agents
+            .binary_search_by(|a| a.id.as_str().cmp(agent))
+            .ok()
+            .map(|i| self.agents[i].upstream)
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -144,6 +172,18 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("missing_required_parameter"));
         c.default = Some("gpt-4o".into());
         assert_eq!(d.resolve(None, &c).unwrap(), "support-agent");
+    }
+
+    #[test]
+    fn merges_upstreams_by_agent_patterns() {
+        let agents: MastraAgents =
+            serde_json::from_str(include_str!("../../tests/data/mastra_agents.json")).unwrap();
+        let d = AgentDirectory::from_upstreams(vec![(1, agents.clone()), (0, agents)], |i, a| {
+            i == 1 || a.starts_with("support")
+        });
+        assert_eq!(d.upstream_of("support-agent"), Some(0));
+        assert_eq!(d.upstream_of("echo-agent"), Some(1));
+        assert_eq!(d.upstream_of("nope"), None);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct StreamTranslator {
     /// Mastra item id → OpenAI item id, for the `item_id` of content events.
     item_ids: HashMap<String, String>,
     finished: bool,
+    /// A content delta (output text, function-call arguments, …) was written.
+    output_started: bool,
 }
 
 #[derive(Serialize)]
@@ -46,7 +48,14 @@ impl StreamTranslator {
             done_items: BTreeMap::new(),
             item_ids: HashMap::new(),
             finished: false,
+            output_started: false,
         }
+    }
+
+    /// True once a content delta (`response.output_text.delta`,
+    /// `response.function_call_arguments.delta`, …) has been written: the first token.
+    pub fn output_started(&self) -> bool {
+        self.output_started
     }
 
     /// True once a terminal event has been written; nothing more will be.
@@ -158,6 +167,7 @@ impl StreamTranslator {
                 if kind == "response.output_text.delta" || kind == "response.output_text.done" {
                     event.entry("logprobs").or_insert_with(|| json!([]));
                 }
+                self.output_started |= kind.ends_with(".delta");
                 self.write_event(&kind, event, out);
             }
         }
@@ -383,6 +393,22 @@ mod tests {
             2,
             "nothing after the terminal event"
         );
+    }
+
+    #[test]
+    fn first_content_delta_marks_output_started() {
+        let mut t = StreamTranslator::new(ctx(None));
+        let mut out = BytesMut::new();
+        t.on_data(
+            br#"{"type":"response.output_item.added","output_index":0,"item":{"id":"fc_1","type":"function_call","call_id":"c","name":"f","arguments":""}}"#,
+            &mut out,
+        );
+        assert!(!t.output_started(), "an item announcement is not a token");
+        t.on_data(
+            br#"{"type":"response.function_call_arguments.delta","output_index":0,"item_id":"fc_1","delta":"{"}"#,
+            &mut out,
+        );
+        assert!(t.output_started());
     }
 
     #[test]

@@ -1,0 +1,403 @@
+//! Several upstreams: agent routing, id routing, retries of idempotent GETs, marking an upstream
+//! down and back up, and the headers the gateway sends upstream. Each upstream is a small
+//! in-process fake Mastra.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use mastra_gateway::config::from_toml_str;
+use mastra_gateway::server::Gateway;
+use serde_json::{json, Value};
+
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+}
+
+/// A fake Mastra serving `agents`, holding the stored responses in `responses`, answering 502 to
+/// everything while `broken`, and 503 to the first `flaky_gets` response GETs.
+#[derive(Clone)]
+struct Fake {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    broken: Arc<AtomicBool>,
+    flaky_gets: Arc<AtomicUsize>,
+}
+
+impl Fake {
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    fn seen(&self, method: &str, prefix: &str) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.method == method && s.path.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+}
+
+fn response_body(id: &str, agent: &str) -> Value {
+    json!({"id": id, "object": "response", "created_at": 1_700_000_000, "completed_at": 1_700_000_000,
+        "model": format!("mock/{agent}"), "status": "completed",
+        "output": [{"id": id, "type": "message", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": format!("from {agent}"), "annotations": [], "logprobs": []}]}],
+        "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
+        "error": null, "incomplete_details": null, "instructions": null, "text": null,
+        "previous_response_id": null, "conversation_id": null, "tools": [], "store": true})
+}
+
+async fn fake(agents: &[&str], responses: &[&str]) -> Fake {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let agents: Value = agents
+        .iter()
+        .map(|a| {
+            (
+                a.to_string(),
+                json!({"id": a, "provider": "mock", "modelId": a}),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let responses: Vec<String> = responses.iter().map(|s| s.to_string()).collect();
+    let f = Fake {
+        addr,
+        seen: Arc::default(),
+        broken: Arc::default(),
+        flaky_gets: Arc::default(),
+    };
+    let state = f.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (state, agents, responses) = (state.clone(), agents.clone(), responses.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (state, agents, responses) =
+                        (state.clone(), agents.clone(), responses.clone());
+                    async move {
+                        let method = req.method().to_string();
+                        let path = req.uri().path().to_string();
+                        let headers = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                            .collect();
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        state.seen.lock().unwrap().push(Seen {
+                            method: method.clone(),
+                            path: path.clone(),
+                            headers,
+                        });
+                        let (status, body) = if state.broken.load(Ordering::SeqCst) {
+                            (502, json!({"error": "bad gateway"}))
+                        } else {
+                            route(&state, &method, &path, &body, &agents, &responses)
+                        };
+                        let mut resp =
+                            hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+                        *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        resp.headers_mut()
+                            .insert("content-type", "application/json".parse().unwrap());
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    f
+}
+
+fn route(
+    state: &Fake,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    agents: &Value,
+    responses: &[String],
+) -> (u16, Value) {
+    match (method, path) {
+        ("GET", "/api/agents") => (200, agents.clone()),
+        ("POST", "/api/v1/responses") => {
+            let req: Value = serde_json::from_slice(body).unwrap();
+            let agent = req["agent_id"].as_str().unwrap_or_default().to_string();
+            (200, response_body("msg_new", &agent))
+        }
+        ("GET", p) if p.starts_with("/api/v1/responses/") => {
+            let id = p.trim_start_matches("/api/v1/responses/");
+            if state
+                .flaky_gets
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return (503, json!({"error": "try again"}));
+            }
+            if responses.iter().any(|r| r == id) {
+                (200, response_body(id, "held"))
+            } else {
+                (
+                    404,
+                    json!({"error": format!("Stored response {id} was not found")}),
+                )
+            }
+        }
+        _ => (404, json!({"error": "not found"})),
+    }
+}
+
+async fn gateway(toml: &str) -> Gateway {
+    let cfg = format!("[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{toml}");
+    Gateway::start(from_toml_str(&cfg).expect("valid config"))
+        .await
+        .expect("gateway starts")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+async fn create(gw: &Gateway, model: &str) -> (u16, Value) {
+    let r = client()
+        .post(format!("http://{}/v1/responses", gw.addr))
+        .header("authorization", "Bearer client-secret")
+        .json(&json!({"model": model, "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn agents_route_to_their_upstream_and_models_merge() {
+    let (a, b) = (
+        fake(&["alpha-agent", "shared-agent"], &[]).await,
+        fake(&["beta-agent", "shared-agent", "hidden-agent"], &[]).await,
+    );
+    let gw = gateway(&format!(
+        "[[upstreams]]\nname = \"a\"\nurl = \"{}\"\n[[upstreams]]\nname = \"b\"\nurl = \"{}\"\nagents = [\"beta-*\", \"shared-*\"]\n",
+        a.url(),
+        b.url()
+    ))
+    .await;
+    let models: Value = client()
+        .get(format!("http://{}/v1/models", gw.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["alpha-agent", "beta-agent", "shared-agent"],
+        "hidden-agent is not served by b's patterns"
+    );
+
+    let (status, body) = create(&gw, "beta-agent").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"][0]["content"][0]["text"], "from beta-agent");
+    assert_eq!(b.seen("POST", "/api/v1/responses").len(), 1);
+    assert_eq!(a.seen("POST", "/api/v1/responses").len(), 0);
+
+    // An agent both serve goes to the first upstream in config order.
+    let (status, _) = create(&gw, "shared-agent").await;
+    assert_eq!(status, 200);
+    assert_eq!(a.seen("POST", "/api/v1/responses").len(), 1);
+
+    let (status, body) = create(&gw, "hidden-agent").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "model_not_found");
+}
+
+#[tokio::test]
+async fn stored_response_is_found_on_its_upstream_once() {
+    let (a, b) = (
+        fake(&["alpha-agent"], &[]).await,
+        fake(&["beta-agent"], &["msg_held"]).await,
+    );
+    let gw = gateway(&format!(
+        "[[upstreams]]\nname = \"a\"\nurl = \"{}\"\n[[upstreams]]\nname = \"b\"\nurl = \"{}\"\n",
+        a.url(),
+        b.url()
+    ))
+    .await;
+    for _ in 0..3 {
+        let r = client()
+            .get(format!("http://{}/v1/responses/resp_held", gw.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["id"], "resp_held");
+    }
+    // a was asked once (while locating); every later read went straight to b.
+    assert_eq!(a.seen("GET", "/api/v1/responses/").len(), 1);
+    assert_eq!(b.seen("GET", "/api/v1/responses/").len(), 4);
+
+    let r = client()
+        .get(format!("http://{}/v1/responses/resp_nowhere", gw.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["error"]["message"],
+        "Response with id 'resp_nowhere' not found."
+    );
+}
+
+#[tokio::test]
+async fn idempotent_gets_are_retried_posts_are_not() {
+    let a = fake(&["alpha-agent"], &["msg_x"]).await;
+    let gw = gateway(&format!(
+        "[upstream]\nurl = \"{}\"\nretry_backoff = \"5ms\"\n",
+        a.url()
+    ))
+    .await;
+    a.flaky_gets.store(2, Ordering::SeqCst);
+    let r = client()
+        .get(format!("http://{}/v1/responses/resp_x", gw.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "two 503s then a 200: the GET was retried");
+    assert_eq!(a.seen("GET", "/api/v1/responses/").len(), 3);
+
+    a.flaky_gets.store(5, Ordering::SeqCst);
+    let r = client()
+        .get(format!("http://{}/v1/responses/resp_x", gw.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        503,
+        "retries are bounded (1 + get_retries attempts)"
+    );
+    assert_eq!(a.seen("GET", "/api/v1/responses/").len(), 6);
+
+    a.broken.store(true, Ordering::SeqCst);
+    let before = a.seen("POST", "/api/v1/responses").len();
+    let (status, _) = create(&gw, "alpha-agent").await;
+    assert_eq!(status, 502);
+    assert_eq!(
+        a.seen("POST", "/api/v1/responses").len(),
+        before + 1,
+        "a failed POST is not retried"
+    );
+}
+
+#[tokio::test]
+async fn failing_upstream_is_marked_down_then_comes_back() {
+    let a = fake(&["alpha-agent"], &["msg_x"]).await;
+    let gw = gateway(&format!(
+        "[upstream]\nurl = \"{}\"\nfailure_threshold = 2\nhealth_interval = \"100ms\"\nget_retries = 0\n",
+        a.url()
+    ))
+    .await;
+    let admin = format!("http://{}/readyz", gw.admin_addr);
+    assert_eq!(client().get(&admin).send().await.unwrap().status(), 200);
+    a.broken.store(true, Ordering::SeqCst);
+    let get = || async {
+        let r = client()
+            .get(format!("http://{}/v1/responses/resp_x", gw.addr))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(get().await.0, 502);
+    assert_eq!(get().await.0, 502);
+    let calls = a.seen("GET", "/api/v1/responses/").len();
+    let started = Instant::now();
+    let (status, body) = get().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_down");
+    assert!(started.elapsed() < Duration::from_millis(50), "fails fast");
+    assert_eq!(
+        a.seen("GET", "/api/v1/responses/").len(),
+        calls,
+        "no upstream call while down"
+    );
+    let ready = client().get(&admin).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+
+    a.broken.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        if get().await.0 == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the health probe never brought the upstream back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(client().get(&admin).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn upstream_credentials_and_client_authorization() {
+    std::env::set_var("MG_UPSTREAMS_TEST_TOKEN", "mastra-token");
+    let a = fake(&["alpha-agent"], &[]).await;
+    let gw = gateway(&format!(
+        "[upstream]\nurl = \"{}\"\nheaders = {{ authorization = \"Bearer ${{MG_UPSTREAMS_TEST_TOKEN}}\", \"x-tenant\" = \"t1\" }}\n",
+        a.url()
+    ))
+    .await;
+    assert_eq!(create(&gw, "alpha-agent").await.0, 200);
+    let post = &a.seen("POST", "/api/v1/responses")[0];
+    assert_eq!(post.headers["authorization"], "Bearer mastra-token");
+    assert_eq!(post.headers["x-tenant"], "t1");
+    assert!(post.headers.contains_key("x-request-id"));
+
+    // Without configured credentials the client's own key never leaves the gateway...
+    let b = fake(&["alpha-agent"], &[]).await;
+    let gw = gateway(&format!("[upstream]\nurl = \"{}\"\n", b.url())).await;
+    assert_eq!(create(&gw, "alpha-agent").await.0, 200);
+    assert!(!b.seen("POST", "/api/v1/responses")[0]
+        .headers
+        .contains_key("authorization"));
+
+    // ...unless forwarding is configured.
+    let c = fake(&["alpha-agent"], &[]).await;
+    let gw = gateway(&format!(
+        "[upstream]\nurl = \"{}\"\nforward_authorization = true\n",
+        c.url()
+    ))
+    .await;
+    assert_eq!(create(&gw, "alpha-agent").await.0, 200);
+    assert_eq!(
+        c.seen("POST", "/api/v1/responses")[0].headers["authorization"],
+        "Bearer client-secret"
+    );
+}
