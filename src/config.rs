@@ -528,6 +528,12 @@ impl Config {
             }
         }
         self.upstream_specs()?;
+        if u.forward_authorization && !self.auth.keys.is_empty() {
+            return Err(invalid(
+                "upstream.forward_authorization",
+                "cannot be used with [[auth.keys]]: it would send the clients' gateway keys to Mastra",
+            ));
+        }
         nonzero("upstream.connect_timeout", u.connect_timeout)?;
         nonzero("upstream.response_timeout", u.response_timeout)?;
         nonzero("upstream.stream_idle_timeout", u.stream_idle_timeout)?;

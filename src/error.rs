@@ -56,6 +56,12 @@ impl ApiError {
         self
     }
 
+    /// Puts `prefix` before the message (after nothing else): for a more precise cause.
+    pub fn with_message_prefix(mut self, prefix: &str) -> Self {
+        self.message = format!("{prefix}{}", self.message);
+        self
+    }
+
     pub fn malformed_json(detail: impl std::fmt::Display) -> Self {
         Self::invalid_request(format!(
             "We could not parse the JSON body of your request. The API expects a JSON payload ({detail})."

@@ -44,6 +44,7 @@ pub struct MastraClient {
     api_base: String,
     response_timeout: Duration,
     probe_timeout: Duration,
+    connect_timeout: Duration,
     forward_authorization: bool,
     get_retries: u32,
     retry_backoff: Duration,
@@ -115,6 +116,7 @@ impl MastraClient {
             api_base: format!("{}/api", spec.url.as_str().trim_end_matches('/')),
             response_timeout: cfg.response_timeout,
             probe_timeout: cfg.probe_timeout,
+            connect_timeout: cfg.connect_timeout,
             forward_authorization,
             get_retries: cfg.get_retries,
             retry_backoff: cfg.retry_backoff,
@@ -186,7 +188,10 @@ impl MastraClient {
     }
 
     fn transport_error(&self, e: &reqwest::Error, after: Duration) -> ApiError {
-        if e.is_timeout() {
+        if e.is_connect() && e.is_timeout() {
+            ApiError::upstream_timeout(&self.name, self.connect_timeout)
+                .with_message_prefix("could not connect: ")
+        } else if e.is_timeout() {
             ApiError::upstream_timeout(&self.name, after)
         } else {
             ApiError::upstream_unreachable(&self.name, &self.api_base, error_chain(e))
