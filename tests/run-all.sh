@@ -400,7 +400,7 @@ if [ "$VENV_1X_OK" -eq 0 ]; then
 fi
 if [ "$NODE_SUITE_OK" -eq 0 ]; then
   test_stage "node sdk (openai 6.49.0)" count_node - \
-    bash -c 'cd tests/sdk/node && exec node --test --test-reporter=spec responses.test.mjs'
+    bash -c 'cd tests/sdk/node && exec node --test --test-reporter=spec responses.test.mjs conversations.test.mjs'
 fi
 
 finish
