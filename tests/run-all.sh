@@ -29,6 +29,7 @@ TOTAL_SKIP=0
 SUMMARY=()
 MASTRA_PID=""
 GATEWAY_PID=""
+LIMITED_PID=""
 
 if [ -t 1 ]; then
   say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -58,6 +59,8 @@ stop_pid() {
 }
 
 cleanup() {
+  stop_pid "$LIMITED_PID" "limited gateway"
+  LIMITED_PID=""
   stop_pid "$GATEWAY_PID" gateway
   stop_pid "$MASTRA_PID" "mastra fixture"
   GATEWAY_PID=""
@@ -306,6 +309,33 @@ start_services() {
     sleep 0.2; t=$((t + 1))
   done
   note "gateway ready: /readyz 200"
+
+  # A second gateway with one API key and a tiny rate limit, for the SDK retry tests
+  # (tests/sdk/python/test_rate_limits.py).
+  local lim_port lim_admin limited_key=sk-limited-test
+  read -r lim_port lim_admin <<<"$(free_ports 2)"
+  {
+    echo '# written by tests/run-all.sh: one key, a tiny per-key limit'
+    echo '[[auth.keys]]'
+    echo 'name = "sdk-limited"'
+    echo "sha256 = \"$(printf %s "$limited_key" | "$GATEWAY_BIN" hash-key)\""
+    echo 'resource_id = "sdk-limited"'
+    echo '[limits]'
+    echo 'per_key = { per_second = 0.5, burst = 1 }'
+  } >"$LOG_DIR/gateway-limited.toml"
+  "$GATEWAY_BIN" --config "$LOG_DIR/gateway-limited.toml" \
+    --listen "127.0.0.1:$lim_port" --admin-listen "127.0.0.1:$lim_admin" \
+    --upstream "http://127.0.0.1:$mastra_port" >"$LOG_DIR/gateway-limited.log" 2>&1 &
+  LIMITED_PID=$!
+  t=0
+  until [ "$(http_status "http://127.0.0.1:$lim_admin/readyz")" = "200" ]; do
+    if ! kill -0 "$LIMITED_PID" 2>/dev/null || [ "$t" -ge $((READY_TIMEOUT * 5)) ]; then
+      echo "the limited gateway did not become ready"; tail -20 "$LOG_DIR/gateway-limited.log"; return 1
+    fi
+    sleep 0.2; t=$((t + 1))
+  done
+  export GATEWAY_LIMITED_BASE_URL="http://127.0.0.1:$lim_port/v1" GATEWAY_LIMITED_API_KEY="$limited_key"
+  note "limited gateway ready: $GATEWAY_LIMITED_BASE_URL"
 
   export MASTRA_URL="http://127.0.0.1:$mastra_port"
   export GATEWAY_URL="http://127.0.0.1:$gw_port"
