@@ -2,7 +2,7 @@
 # The gateway's load benchmark (issue 5). In one run it drives the same load through
 #   (a) direct   the fake Mastra itself              POST /api/v1/responses
 #   (b) nginx    nginx as a plain reverse proxy hop  POST /v1/responses -> fake /api/v1/responses
-#   (c) gateway  target/release/mastra-gateway       POST /v1/responses -> fake /api/v1/responses
+#   (c) gateway  target/dist/mastra-gateway          POST /v1/responses -> fake /api/v1/responses
 # non-streaming and streaming, and prints RPS, p50/p99, stream time to first byte, the gateway's
 # added latency and RPS ratios against (a) and (b), its CPU time per request and its RSS.
 # Results (Markdown table, PNG chart, raw JSON, logs) go to bench/results/<timestamp>/.
@@ -52,7 +52,7 @@ Flags:
   --delay-ms N          fake Mastra's fixed delay before answering (default 0)
   --no-chart            skip the PNG chart (and the matplotlib venv)
   --no-build            use the binaries already built (no cargo build)
-  --gateway-bin PATH    benchmark this gateway binary instead of building target/release/
+  --gateway-bin PATH    benchmark this gateway binary instead of building target/dist/ (profile dist)
   --gateway-config PATH the gateway's config file, or "none" for its built-in defaults
                         (default: the checkout's config.toml)
   --gateway-env K=V     extra environment for the gateway, repeatable (e.g. RUST_LOG=warn,
@@ -230,10 +230,10 @@ if [ -n "$GATEWAY_BIN" ]; then
     fi
     GW=$(cd "$(dirname "$GATEWAY_BIN")" && pwd)/$(basename "$GATEWAY_BIN")
 else
-    GW=$ROOT/target/release/mastra-gateway
+    GW=$ROOT/target/dist/mastra-gateway
     if [ "$BUILD" = 1 ] || [ ! -x "$GW" ]; then
-        say "building the gateway (cargo build --release)"
-        logged build-gateway cargo build --release --bin mastra-gateway --manifest-path "$ROOT/Cargo.toml"
+        say "building the gateway (cargo build --profile dist)"
+        logged build-gateway cargo build --profile dist --bin mastra-gateway --manifest-path "$ROOT/Cargo.toml"
     fi
 fi
 
