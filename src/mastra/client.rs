@@ -332,13 +332,10 @@ impl MastraClient {
         Ok(resp)
     }
 
-    /// Readiness: the upstream answers, and it has the `/api/v1/responses` routes (Mastra ≥ 1.21
-    /// answers an unknown response id with a JSON 404; an older server has no such route and
-    /// answers a plain-text 404).
-    pub async fn probe(&self) -> Result<(), String> {
-        let agents = self
-            .http
-            .get(self.url("/agents"))
+    /// One readiness GET (no retries, `probe_timeout`); a transport failure names the upstream.
+    async fn probe_get(&self, path: &str) -> Result<reqwest::Response, String> {
+        self.http
+            .get(self.url(path))
             .timeout(self.probe_timeout)
             .send()
             .await
@@ -349,7 +346,14 @@ impl MastraClient {
                     self.api_base,
                     error_chain(&e)
                 )
-            })?;
+            })
+    }
+
+    /// Readiness: the upstream answers, and it has the `/api/v1/responses` routes (Mastra ≥ 1.21
+    /// answers an unknown response id with a JSON 404; an older server has no such route and
+    /// answers a plain-text 404).
+    pub async fn probe(&self) -> Result<(), String> {
+        let agents = self.probe_get("/agents").await?;
         if !agents.status().is_success() {
             return Err(format!(
                 "upstream '{}' answered GET /api/agents with HTTP {}",
@@ -358,19 +362,8 @@ impl MastraClient {
             ));
         }
         let probe = self
-            .http
-            .get(self.url("/v1/responses/msg_mastra-gateway-readiness-probe"))
-            .timeout(self.probe_timeout)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "upstream '{}' ({}) is unreachable: {}",
-                    self.name,
-                    self.api_base,
-                    error_chain(&e)
-                )
-            })?;
+            .probe_get("/v1/responses/msg_mastra-gateway-readiness-probe")
+            .await?;
         let json = probe
             .headers()
             .get(http::header::CONTENT_TYPE)

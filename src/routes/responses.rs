@@ -188,11 +188,8 @@ pub async fn retrieve(
             "streaming retrieval replays background responses, which this gateway does not create",
         ));
     }
-    let path = format!(
-        "/v1/responses/{}",
-        encode_segment(&ids::response_id_to_mastra(id))
-    );
     let mastra_id = ids::response_id_to_mastra(id);
+    let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
     let holder = holder_of_response(state, &mastra_id, id, request_id).await?;
     let reply = holder
         .call(Method::GET, &path, None, request_id, "responses.retrieve")
@@ -242,11 +239,8 @@ pub async fn delete(
         ApiError::response_not_found(id)
     })
     .await?;
-    let path = format!(
-        "/v1/responses/{}",
-        encode_segment(&ids::response_id_to_mastra(id))
-    );
     let mastra_id = ids::response_id_to_mastra(id);
+    let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
     let holder = holder_of_response(state, &mastra_id, id, request_id).await?;
     let reply = holder
         .call(Method::DELETE, &path, None, request_id, "responses.delete")
