@@ -8,11 +8,12 @@ use crate::auth::Access;
 use crate::body::GatewayBody;
 use crate::error::ApiError;
 use crate::mastra::client::encode_segment;
-use crate::mastra::memory::{is_not_found, Direction, MessageQuery};
+use crate::mastra::memory::{Direction, MessageQuery};
 use crate::mastra::types::MastraResponse;
 use crate::openai::conversations::ItemList;
 use crate::routes::conversations::agent_of;
 use crate::routes::json_response;
+use crate::routes::responses::not_found_as_response;
 use crate::state::AppState;
 use crate::translate::ids;
 use crate::translate::items::{ms_to_iso, page_in_memory, parse_list_query, turn_input_items};
@@ -50,13 +51,7 @@ pub async fn list(
             "responses.input_items",
         )
         .await
-        .map_err(|e| {
-            if is_not_found(&e) {
-                ApiError::response_not_found(id)
-            } else {
-                e
-            }
-        })?;
+        .map_err(|e| not_found_as_response(e, id))?;
     let response: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
         ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
     })?;
@@ -74,13 +69,7 @@ pub async fn list(
         .conversations
         .get(&state.upstreams, thread, request_id)
         .await
-        .map_err(|e| {
-            if is_not_found(&e) {
-                ApiError::response_not_found(id)
-            } else {
-                e
-            }
-        })?;
+        .map_err(|e| not_found_as_response(e, id))?;
     if !access.caller.owns(&info) {
         return Err(ApiError::response_not_found(id));
     }
@@ -105,13 +94,7 @@ pub async fn list(
             .for_agent(&agent)
             .list_messages(thread, &agent, &q, request_id)
             .await
-            .map_err(|e| {
-                if is_not_found(&e) {
-                    ApiError::response_not_found(id)
-                } else {
-                    e
-                }
-            })?;
+            .map_err(|e| not_found_as_response(e, id))?;
         let more = window.has_more && !window.messages.is_empty();
         messages.extend(window.messages);
         input = turn_input_items(

@@ -425,7 +425,8 @@ async fn drop_standalone_on_error<T>(
     result
 }
 
-fn not_found_as_response(err: ApiError, id: &str) -> ApiError {
+/// Any upstream 404 on a response's lookups is "no such response" to the client.
+pub(crate) fn not_found_as_response(err: ApiError, id: &str) -> ApiError {
     if err.status == StatusCode::NOT_FOUND {
         ApiError::response_not_found(id)
     } else {
