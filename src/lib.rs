@@ -9,6 +9,7 @@ pub mod body;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 pub mod limits;
 pub mod mastra;
 pub mod openai;

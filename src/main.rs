@@ -1,4 +1,5 @@
-//! CLI: `mastra-gateway [serve]`, `mastra-gateway check-config` and `mastra-gateway hash-key`.
+//! CLI: `mastra-gateway [serve]`, `mastra-gateway check-config`, `mastra-gateway hash-key` and
+//! `mastra-gateway healthcheck`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,15 @@ enum Command {
     CheckConfig,
     /// Read an API key from stdin and print its SHA-256, for `[[auth.keys]].sha256`.
     HashKey,
+    /// Exit 0 if the admin listener's /healthz answers 200, else 1 (a container health check).
+    Healthcheck {
+        /// URL to GET instead of the configured admin listener's /healthz.
+        #[arg(long)]
+        url: Option<String>,
+        /// Timeout of the whole check: seconds, or with a unit (3s, 500ms).
+        #[arg(long, value_parser = mastra_gateway::healthcheck::parse_timeout, default_value = "3s")]
+        timeout: std::time::Duration,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +56,14 @@ fn main() -> ExitCode {
     if matches!(cli.command, Some(Command::HashKey)) {
         // Needs no config: it runs where the keys are made.
         return hash_key();
+    }
+    if let Some(Command::Healthcheck {
+        url: Some(url),
+        timeout,
+    }) = &cli.command
+    {
+        // An explicit URL needs no config.
+        return healthcheck(url, *timeout);
     }
     let overrides = CliOverrides {
         listen: cli.listen.clone(),
@@ -72,6 +90,23 @@ fn main() -> ExitCode {
         }
         Command::Serve => serve(config, cli.config.clone(), overrides),
         Command::HashKey => hash_key(),
+        Command::Healthcheck { url, timeout } => {
+            let url = url.unwrap_or_else(|| {
+                mastra_gateway::healthcheck::healthz_url(config.server.admin_listen)
+            });
+            healthcheck(&url, timeout)
+        }
+    }
+}
+
+/// `mastra-gateway healthcheck`: 0 when `url` answers 200, else 1 with the reason on stderr.
+fn healthcheck(url: &str, timeout: std::time::Duration) -> ExitCode {
+    match mastra_gateway::healthcheck::check(url, timeout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("mastra-gateway healthcheck: unhealthy: {reason}");
+            ExitCode::FAILURE
+        }
     }
 }
 
