@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Checks and the report of bench/run.sh (standard library only; the chart needs matplotlib).
 
-  report.py check-oha FILE [BYTES]  exit 1 (and say why) unless every request of an oha run
-                                  completed with a 2xx answer (and, given BYTES, the answers
-                                  averaged that size within 1 %: no truncated or failed streams)
-  report.py line FILE TARGET      one human line about an oha run (for --verbose)
+  report.py check FILE [BYTES]    exit 1 (and say why) unless every request of a load run (oha's
+                                  JSON, or bench/wrk.lua's oha-shaped line) completed with a 2xx
+                                  answer (and, given BYTES, the answers averaged that size within
+                                  1 %: no truncated or failed streams; wrk.lua also checks each
+                                  answer's size and that each stream ended with
+                                  response.completed). check-oha is the old name.
+  report.py line FILE TARGET      one human line about a load run (for --verbose)
   report.py report DIR [--chart]  medians over repeats -> DIR/results.md, DIR/results.json,
                                   DIR/results.png (with --chart); prints the tables
 """
@@ -38,6 +41,9 @@ def oha_problems(d):
         problems.append(f"non-2xx answers {bad}")
     if errors:
         problems.append(f"failed requests {errors}")
+    if d.get("incomplete"):
+        why = f" (first: {d['firstBad']})" if d.get("firstBad") else ""
+        problems.append(f"{d['incomplete']} incomplete or wrongly sized answer(s){why}")
     return problems
 
 
@@ -47,7 +53,7 @@ def check_oha(path, expect_bytes=None):
     except Exception as e:  # noqa: BLE001 - any unreadable output is a failure
         err = Path(str(path) + ".err")
         tail = err.read_text()[-400:].strip() if err.exists() else ""
-        print(f"no oha result ({e}) {tail}")
+        print(f"no load generator result ({e}) {tail}")
         return 1
     problems = oha_problems(d)
     if expect_bytes and not problems:
@@ -146,6 +152,10 @@ def signed(x, spec=".3f"):
 
 def tables(points, meta):
     out = []
+    no_ttfb = meta.get("loadgen") == "wrk"
+    if no_ttfb:
+        out += ["Load generator: wrk. It does not measure time to first byte, so the TTFB columns "
+                "are empty (–); run with `--loadgen oha` for them.", ""]
     for kind, title in KINDS.items():
         keys = [k for k in points if k[0] == kind]
         if not keys:
@@ -154,7 +164,10 @@ def tables(points, meta):
         head = "| c | target | RPS | p50 ms | p99 ms |"
         sep = "|---:|---|---:|---:|---:|"
         if kind == "stream":
-            head += " TTFB p50 ms | TTFB p99 ms |"
+            if no_ttfb:
+                head += " TTFB p50 ms (oha only) | TTFB p99 ms (oha only) |"
+            else:
+                head += " TTFB p50 ms | TTFB p99 ms |"
             sep += "---:|---:|"
         out += [head, sep]
         for key in keys:
@@ -177,7 +190,8 @@ def tables(points, meta):
         )
         sep = "|---:|---:|---:|---:|---:|---:|---:|---:|"
         if kind == "stream":
-            head += " +TTFB p50 vs direct | +TTFB p50 vs nginx |"
+            head += (" +TTFB p50 vs direct (oha only) | +TTFB p50 vs nginx (oha only) |" if no_ttfb
+                     else " +TTFB p50 vs direct | +TTFB p50 vs nginx |")
             sep += "---:|---:|"
         head += " gw CPU µs/req | gw RSS peak MB | upstream calls/req |"
         sep += "---:|---:|---:|"
@@ -217,9 +231,10 @@ def header(meta):
         + (f" with `{meta['gw_env']}`" if meta.get("gw_env") else "")
         + "; "
         f"fake Mastra delay {meta['delay_ms']} ms",
-        f"- load: {meta['oha']}, {meta['repeats']} repeat(s) × {meta['duration']} s per point after "
+        f"- load: {meta['loadgen_v']}, {meta['repeats']} repeat(s) × {meta['duration']} s per point after "
         f"{meta['warmup']} s warm-up per target at c=16; latency = whole answer (whole stream); "
-        "TTFB = oha's time to the first body byte (the first SSE event)",
+        + ("TTFB = oha's time to the first body byte (the first SSE event)" if meta["loadgen"] == "oha"
+           else "no TTFB: wrk does not measure the first byte (TTFB is oha only: `--loadgen oha`)"),
         f"- (a) the fake Mastra directly, (b) {meta['nginx']} as a plain reverse proxy (upstream keep-alive, "
         "proxy_buffering off), (c) the gateway; all on 127.0.0.1, load generator on the same cores",
         f"- gateway RSS: idle {meta['idle_rss_mb']:.1f} MB, after the load {meta['after_rss_mb']:.1f} MB; "
@@ -299,7 +314,8 @@ def report(out_dir, want_chart):
         "repeats": env.get("B_REPEATS", "?"),
         "warmup": env.get("B_WARMUP", "?"),
         "delay_ms": env.get("B_DELAY", "0"),
-        "oha": env.get("B_OHA", "oha"),
+        "loadgen": env.get("B_LOADGEN", "oha"),
+        "loadgen_v": env.get("B_LOADGEN_V") or env.get("B_OHA") or "oha",
         "nginx": env.get("B_NGINX", "nginx").replace("nginx version: ", ""),
         "gw_bin": env.get("B_GW_BIN", "?"),
         "commit": env.get("B_COMMIT", "?"),
@@ -328,7 +344,7 @@ def report(out_dir, want_chart):
 
 
 def main(argv):
-    if len(argv) >= 2 and argv[0] == "check-oha":
+    if len(argv) >= 2 and argv[0] in ("check", "check-oha"):
         return check_oha(argv[1], int(argv[2]) if len(argv) > 2 and argv[2] else None)
     if len(argv) >= 3 and argv[0] == "line":
         return line(argv[1], argv[2])

@@ -12,8 +12,9 @@
 #                                on any failed request, non-2xx answer or process that did not start
 #   bash bench/run.sh --help     all flags
 #
-# It installs what it needs itself: oha (cargo install, into target/bench-tools), nginx (Debian's
-# nginx-light), and for the chart matplotlib (venv in target/bench-venv). See bench/README.md.
+# It installs what it needs itself: the load generator (oha: cargo install into target/bench-tools;
+# or wrk: Debian's package, the smoke's default), nginx (Debian's nginx-light), and for the chart
+# matplotlib (venv in target/bench-venv). See bench/README.md.
 set -euo pipefail
 export PYTHONDONTWRITEBYTECODE=1
 
@@ -31,6 +32,7 @@ DELAY_MS=0
 CHART=1
 BUILD=1
 GATEWAY_BIN=""
+LOADGEN=""         # oha | wrk; default: oha, in smoke mode wrk unless oha $OHA_VERSION is at hand
 GATEWAY_ENV=()
 GATEWAY_CONFIG=default
 OUT=""
@@ -50,9 +52,14 @@ Flags:
   --json-conc "1 16 64"       concurrency levels, non-streaming
   --stream-conc "1 16 64 256" concurrency levels, streaming
   --delay-ms N          fake Mastra's fixed delay before answering (default 0)
+  --loadgen oha|wrk     the load generator. oha (default of a full run; cargo-installed once,
+                        5-15 min on 2 cores) measures stream time to first byte; wrk (Debian's
+                        package, seconds to install; bench/wrk.lua) does not. --smoke defaults
+                        to wrk unless the pinned oha is already installed
   --no-chart            skip the PNG chart (and the matplotlib venv)
   --no-build            use the binaries already built (no cargo build)
-  --gateway-bin PATH    benchmark this gateway binary instead of building target/dist/ (profile dist)
+  --gateway-bin PATH    benchmark this gateway binary instead of building target/dist/ (profile dist),
+                        e.g. target/release/mastra-gateway (what CI's smoke uses: no dist build)
   --gateway-config PATH the gateway's config file, or "none" for its built-in defaults
                         (default: the checkout's config.toml)
   --gateway-env K=V     extra environment for the gateway, repeatable (e.g. RUST_LOG=warn,
@@ -76,6 +83,7 @@ while [ $# -gt 0 ]; do
     --no-chart) CHART=0 ;;
     --no-build) BUILD=0 ;;
     --gateway-bin) GATEWAY_BIN=$2; shift ;;
+    --loadgen) LOADGEN=$2; shift ;;
     --gateway-env) GATEWAY_ENV+=("$2"); shift ;;
     --gateway-config) GATEWAY_CONFIG=$2; shift ;;
     --out) OUT=$2; shift ;;
@@ -86,6 +94,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+case "$LOADGEN" in
+"" | oha | wrk) ;;
+*) echo "bench: --loadgen must be oha or wrk, not $LOADGEN" >&2; exit 2 ;;
+esac
 was_set() { local x; for x in "${SMOKE_SET[@]:-}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
 if [ "$MODE" = smoke ]; then
     was_set duration || DURATION=1
@@ -186,36 +198,54 @@ TP=$(date +%s.%N)
 # $BENCH_TOOLS_DIR (default target/bench-tools; point it outside the checkout to keep it across
 # fresh clones, e.g. in CI).
 TOOLS=${BENCH_TOOLS_DIR:-$ROOT/target/bench-tools}
-OHA=$TOOLS/bin/oha
+OHA=""
 if command -v oha >/dev/null && oha --version 2>/dev/null | grep -q " $OHA_VERSION\$"; then
     OHA=$(command -v oha)
-elif [ ! -x "$OHA" ] || ! "$OHA" --version 2>/dev/null | grep -q " $OHA_VERSION\$"; then
+elif [ -x "$TOOLS/bin/oha" ] && "$TOOLS/bin/oha" --version 2>/dev/null | grep -q " $OHA_VERSION\$"; then
+    OHA=$TOOLS/bin/oha
+fi
+# The smoke (CI) must not spend 5-15 min compiling oha: wrk, unless the pinned oha is at hand.
+if [ -z "$LOADGEN" ]; then
+    LOADGEN=oha
+    [ "$MODE" = full ] || [ -n "$OHA" ] || LOADGEN=wrk
+fi
+if [ "$LOADGEN" = oha ] && [ -z "$OHA" ]; then
     say "installing oha $OHA_VERSION (cargo install into ${TOOLS#"$ROOT"/}; first run only, ~5-15 min on 2 cores)"
     logged install-oha cargo install oha --locked --version "$OHA_VERSION" --root "$TOOLS"
+    OHA=$TOOLS/bin/oha
 fi
 
+# Debian packages: nginx (nginx-light) always, wrk when it is the load generator.
 NGINX=$(command -v nginx || true)
 [ -n "$NGINX" ] || [ ! -x /usr/sbin/nginx ] || NGINX=/usr/sbin/nginx
-if [ -z "$NGINX" ]; then
-    say "installing nginx from Debian's packages (nginx-light)"
+WRK=$(command -v wrk || true)
+APT_PKGS=()
+[ -n "$NGINX" ] || APT_PKGS+=(nginx-light)
+[ "$LOADGEN" != wrk ] || [ -n "$WRK" ] || APT_PKGS+=(wrk)
+if [ "${#APT_PKGS[@]}" -gt 0 ]; then
+    say "installing ${APT_PKGS[*]} from Debian's packages"
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO=sudo
-    install_nginx() {
-        # Do not let the package start a system nginx on port 80: a policy-rc.d that says no.
+    install_apt() {
+        # Do not let a package start a system service (nginx on port 80): a policy-rc.d that says no.
         local policy=/usr/sbin/policy-rc.d made=0
         if [ ! -e "$policy" ]; then
             printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod +x "$policy" && made=1
         fi
         local rc=0
+        export DEBIAN_FRONTEND=noninteractive
         $SUDO apt-get update -qq &&
-            { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx-light ||
-                DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx; } || rc=$?
+            { $SUDO apt-get install -y -qq --no-install-recommends "$@" </dev/null ||
+                { [[ " $* " == *" nginx-light "* ]] &&
+                    $SUDO apt-get install -y -qq --no-install-recommends "${@/nginx-light/nginx}" </dev/null; }; } || rc=$?
         [ "$made" = 0 ] || $SUDO rm -f "$policy"
         return $rc
     }
-    logged install-nginx install_nginx
+    logged install-apt install_apt "${APT_PKGS[@]}"
     NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+    WRK=$(command -v wrk || true)
 fi
+if [ "$LOADGEN" = wrk ] && [ -z "$WRK" ]; then die "no wrk after installing it"; fi
 
 FAKE=$ROOT/target/bench-fake-mastra/release/fake-mastra
 if [ "$BUILD" = 1 ] || [ ! -x "$FAKE" ]; then
@@ -251,7 +281,7 @@ if [ "$CHART" = 1 ]; then
     fi
     [ "$CHART" = 0 ] || PY=$VENV/bin/python
 fi
-say "prerequisites ready in $(elapsed "$TP")s"
+say "prerequisites ready in $(elapsed "$TP")s; load generator: $LOADGEN$([ "$LOADGEN" = oha ] || echo ' (no stream time to first byte: oha only)')"
 
 # ---------------------------------------------------------------------------------------------
 # Start the three targets
@@ -362,17 +392,28 @@ say "gateway idle RSS $((IDLE_RSS_KB / 1024)) MB"
 
 ms() { awk -v s="$1" 'BEGIN { m = int(s * 1000 + 0.5); print (m < 1 ? 1 : m) }'; }
 
-# oha_run KIND CONC SECONDS TARGET OUTFILE
-oha_run() {
+# load_run KIND CONC SECONDS TARGET OUTFILE: one load run with $LOADGEN; OUTFILE gets its JSON
+# (oha's --output-format json, or bench/wrk.lua's oha-shaped line).
+load_run() {
     local kind=$1 c=$2 secs=$3 t=$4 out=$5 body_var=BODY_$1
-    "$OHA" --no-tui --output-format json -z "$(ms "$secs")ms" -c "$c" -w -t "${REQ_TIMEOUT}s" \
-        -m POST -H 'content-type: application/json' -d "${!body_var}" "${URL[$t]}" \
-        >"$out" 2>"$out.err" || { echo "oha exited $?" >>"$out.err"; return 1; }
+    if [ "$LOADGEN" = oha ]; then
+        "$OHA" --no-tui --output-format json -z "$(ms "$secs")ms" -c "$c" -w -t "${REQ_TIMEOUT}s" \
+            -m POST -H 'content-type: application/json' -d "${!body_var}" "${URL[$t]}" \
+            >"$out" 2>"$out.err" || { echo "oha exited $?" >>"$out.err"; return 1; }
+    else
+        # wrk takes whole seconds; one thread per core at most, never more than connections.
+        local threads=$((c < $(nproc) ? c : $(nproc))) whole
+        whole=$(awk -v s="$secs" 'BEGIN { w = int(s); if (w < s) w++; print (w < 1 ? 1 : w) }')
+        WRK_BODY=${!body_var} "$WRK" -t "$threads" -c "$c" -d "${whole}s" --timeout "${REQ_TIMEOUT}s" \
+            -s "$BENCH/wrk.lua" "${URL[$t]}" -- "$kind" "${SIZE[$kind-$t]}" \
+            >"$out.txt" 2>"$out.err" || { echo "wrk exited $?" >>"$out.err"; return 1; }
+        grep '^{"loadgen":"wrk"' "$out.txt" >"$out" || { echo "no JSON line from bench/wrk.lua" >>"$out.err"; return 1; }
+    fi
 }
 
 check() { # check FILE LABEL [BYTES]: a failed check is remembered, the run goes on
     local msg
-    if ! msg=$("$PYTHON" "$BENCH/report.py" check-oha "$1" "${3:-}" 2>&1); then
+    if ! msg=$("$PYTHON" "$BENCH/report.py" check "$1" "${3:-}" 2>&1); then
         say "FAILED: $2: $msg"
         FAILED=$((FAILED + 1))
     fi
@@ -386,7 +427,7 @@ for kind in json stream; do
     if [ "$kind" = json ]; then concs=$JSON_CONC; else concs=$STREAM_CONC; fi
     for t in "${TARGETS[@]}"; do
         f=$RAW/warmup-$kind-$t.json
-        oha_run "$kind" 16 "$WARMUP" "$t" "$f" || true
+        load_run "$kind" 16 "$WARMUP" "$t" "$f" || true
         check "$f" "warm-up $kind through $t" "${SIZE[$kind-$t]}"
     done
     say "$kind: warmed up; points c=[$concs]"
@@ -401,7 +442,7 @@ for kind in json stream; do
                     calls0=$(upstream_calls)
                     ticks0=$(cpu_ticks)
                 fi
-                oha_run "$kind" "$c" "$DURATION" "$t" "$f" || true
+                load_run "$kind" "$c" "$DURATION" "$t" "$f" || true
                 if [ "$t" = gateway ]; then
                     ticks1=$(cpu_ticks)
                     calls1=$(upstream_calls)
@@ -427,6 +468,7 @@ kill -0 "$FAKE_PID" 2>/dev/null || { FAILED=$((FAILED + 1)); say "FAILED: the fa
 # ---------------------------------------------------------------------------------------------
 REPRO="bash bench/run.sh"
 [ "$MODE" = full ] || REPRO+=" --smoke"
+REPRO+=" --loadgen $LOADGEN"
 [ "$DELAY_MS" = 0 ] || REPRO+=" --delay-ms $DELAY_MS"
 [ -z "$GATEWAY_BIN" ] || REPRO+=" --gateway-bin $GATEWAY_BIN"
 [ "$GATEWAY_CONFIG" = "$ROOT/config.toml" ] || REPRO+=" --gateway-config ${GATEWAY_CONFIG#"$ROOT"/}"
@@ -440,14 +482,18 @@ for s in "${SMOKE_SET[@]:-}"; do
     sconc) REPRO+=" --stream-conc \"$STREAM_CONC\"" ;;
     esac
 done
-OHA_V=$("$OHA" --version 2>/dev/null | head -n1 || true)
+if [ "$LOADGEN" = oha ]; then
+    LOADGEN_V=$("$OHA" --version 2>/dev/null | head -n1 || true)
+else
+    LOADGEN_V="wrk $({ "$WRK" -v 2>&1 || true; } | awk 'NR == 1 { print $2 }') (bench/wrk.lua)"
+fi
 NGINX_V=$("$NGINX" -v 2>&1 | head -n1 || true)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT+="+dirty"
 export B_MODE=$MODE B_DURATION=$DURATION B_REPEATS=$REPEATS B_WARMUP=$WARMUP \
     B_JSON_CONC=$JSON_CONC B_STREAM_CONC=$STREAM_CONC B_DELAY=$DELAY_MS B_NOTE=$NOTE \
     B_IDLE_RSS_KB=$IDLE_RSS_KB B_AFTER_RSS_KB=$AFTER_RSS_KB B_LOAD_SECS=$LOAD_SECS B_REPRO=$REPRO \
-    B_OHA=$OHA_V B_NGINX=$NGINX_V B_COMMIT=$COMMIT \
+    B_LOADGEN=$LOADGEN B_LOADGEN_V=$LOADGEN_V B_NGINX=$NGINX_V B_COMMIT=$COMMIT \
     B_GW_BIN=${GW#"$ROOT"/} B_GW_ENV="${GATEWAY_ENV[*]}" B_GW_CONFIG=${GATEWAY_CONFIG#"$ROOT"/} B_LOADAVG_START=$LOADAVG_START B_FAILED=$FAILED B_STAMP=$STAMP
 CHART_FLAG=()
 [ "$CHART" = 1 ] && CHART_FLAG=(--chart)
@@ -459,3 +505,4 @@ if [ "$FAILED" -gt 0 ]; then
     say "$FAILED check(s) failed; see above and ${LOGS#"$ROOT"/}/"
     exit 1
 fi
+say "all checks passed"
