@@ -9,6 +9,7 @@
 #   3. the OpenAI Python SDK suite with openai 3.x   (tests/sdk/python, venv target/sdk-venv-latest)
 #   4. the OpenAI Python SDK suite with openai 1.x   (same tests,      venv target/sdk-venv-1x)
 #   5. the OpenAI Node SDK suite (openai 6.49.0)     (tests/sdk/node)
+# and, right after the build, deploy/check.sh (the deployment assets; JUnit XML in the logs).
 # Every stage's result is printed; the last line is "N passed, N failed" (tests summed over
 # all stages; a stage that fails without reporting test counts, e.g. a build error, counts
 # as one failure). Exit status is non-zero if anything failed.
@@ -394,9 +395,15 @@ setup_step "npm ci mastra fixture" npm_ci_if_needed tests/fixtures/mastra || fin
 setup_step "npm ci node sdk suite" npm_ci_if_needed tests/sdk/node
 NODE_SUITE_OK=$?
 
-setup_step "cargo build" cargo build --release --locked || finish
+# deploy/build.sh is the one build command; deploy/Dockerfile's builder runs it too.
+setup_step "cargo build" sh deploy/build.sh release || finish
 GATEWAY_BIN="$ROOT/target/release/mastra-gateway"
 [ -x "$GATEWAY_BIN" ] || { echo "no gateway binary at $GATEWAY_BIN"; TOTAL_FAIL=$((TOTAL_FAIL + 1)); finish; }
+
+# The deployment assets (Kubernetes, compose, Dockerfiles, alerts, dashboard), with this binary.
+rm -f "$LOG_DIR/deploy-checks.xml"
+test_stage "deploy checks" count_junit "$LOG_DIR/deploy-checks.xml" \
+  env GATEWAY_BIN="$GATEWAY_BIN" bash deploy/check.sh --junit "$LOG_DIR/deploy-checks.xml"
 
 say "start Mastra fixture + gateway"
 if ! start_services; then
