@@ -9,6 +9,8 @@
 #   3. the OpenAI Python SDK suite with openai 3.x   (tests/sdk/python, venv target/sdk-venv-latest)
 #   4. the OpenAI Python SDK suite with openai 1.x   (same tests,      venv target/sdk-venv-1x)
 #   5. the OpenAI Node SDK suite (openai 6.49.0)     (tests/sdk/node)
+#   6. bench smoke: bash bench/run.sh --smoke with the release binary (wrk, ~25 s; counts
+#      as one test; results in target/test-logs/bench-smoke/)
 # and, right after the build, deploy/check.sh (the deployment assets; JUnit XML in the logs).
 # Every stage's result is printed; the last line is "N passed, N failed" (tests summed over
 # all stages; a stage that fails without reporting test counts, e.g. a build error, counts
@@ -139,6 +141,11 @@ for su in suites:
     e += int(su.get("errors", 0)); s += int(su.get("skipped", 0))
 print(t - f - e - s, f + e, s)
 PY
+}
+
+count_bench() {
+  # bench/run.sh ends with "[bench] all checks passed" when every check held
+  if grep -q '^\[bench\] all checks passed' "$1"; then echo "1 0 0"; else echo "0 1 0"; fi
 }
 
 count_node() {
@@ -439,5 +446,12 @@ if [ "$NODE_SUITE_OK" -eq 0 ]; then
   test_stage "node sdk (openai 6.49.0)" count_node - \
     bash -c 'cd tests/sdk/node && exec node --test --test-reporter=spec responses.test.mjs conversations.test.mjs'
 fi
+
+# The benchmark's smoke mode (issue 5): it runs, its numbers are not checked. The release binary
+# built above (no dist-profile build); load by wrk from Debian's packages (run.sh installs it on
+# first use), or by oha if the pinned version is already installed.
+rm -rf "$LOG_DIR/bench-smoke"
+test_stage "bench smoke" count_bench - \
+  bash bench/run.sh --smoke --gateway-bin "$GATEWAY_BIN" --out "$LOG_DIR/bench-smoke"
 
 finish
