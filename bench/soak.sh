@@ -24,8 +24,10 @@ DELTAS=24
 PROTO=auto
 GATEWAY_BIN=""
 GATEWAY_CONFIG=default
+GATEWAY_ENV=()
 OUT=""
 IDLE_AFTER=5
+CONNECT_PARALLEL=64
 
 usage() {
     sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -45,6 +47,9 @@ Flags:
   --gateway-bin PATH   the gateway binary (default target/release/mastra-gateway; built with
                        cargo build --release --locked if missing)
   --gateway-config P   config file, or "none" for built-in defaults (default: the checkout's config.toml)
+  --connect-parallel N  HTTP/1.1 connects the client has in flight at once (default 64; more
+                       overflows the gateway's accept backlog, and dropped SYNs slow the ramp)
+  --gateway-env K=V    extra environment for the gateway, repeatable (e.g. MALLOC_ARENA_MAX=2)
   --idle-after S       seconds to wait after the last stream before the "idle after" RSS (default 5)
   --out DIR            results folder (default bench/results/<UTC timestamp>-soak)
 EOF
@@ -59,7 +64,9 @@ while [ $# -gt 0 ]; do
     --proto) PROTO=$2; shift ;;
     --gateway-bin) GATEWAY_BIN=$2; shift ;;
     --gateway-config) GATEWAY_CONFIG=$2; shift ;;
+    --gateway-env) GATEWAY_ENV+=("$2"); shift ;;
     --idle-after) IDLE_AFTER=$2; shift ;;
+    --connect-parallel) CONNECT_PARALLEL=$2; shift ;;
     --out) OUT=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "soak: unknown flag $1 (see --help)" >&2; exit 2 ;;
@@ -169,7 +176,7 @@ if [ "$GATEWAY_CONFIG" != none ]; then
 fi
 # Room for all client connections (the default cap is 10,000), and no idle upstream connection
 # kept beyond the default pool.
-GW_ENV=(MASTRA_GATEWAY__SERVER__MAX_CONNECTIONS=$((STREAMS + 1000)))
+GW_ENV=(MASTRA_GATEWAY__SERVER__MAX_CONNECTIONS=$((STREAMS + 1000)) "${GATEWAY_ENV[@]}")
 (cd "$WORK" && exec env "${GW_ENV[@]}" "$GW" "${GW_ARGS[@]}") >"$LOGS/gateway.log" 2>&1 &
 GW_PID=$!
 PIDS+=("$GW_PID")
@@ -185,7 +192,7 @@ say "opening $STREAMS streams ($PROTO) ..."
 RC=0
 "$PYTHON" "$BENCH/soak_client.py" --url "http://127.0.0.1:$GW_PORT/v1/responses" --streams "$STREAMS" \
     --proto "$PROTO" --pid "$GW_PID" --metrics "http://127.0.0.1:$ADMIN_PORT/metrics" \
-    --timeout $((STREAM_SECS + 120)) --out "$OUT" >"$LOGS/client.log" 2>&1 || RC=$?
+    --connect-parallel "$CONNECT_PARALLEL" --timeout $((STREAM_SECS + 120)) --out "$OUT" >"$LOGS/client.log" 2>&1 || RC=$?
 [ -s "$OUT/soak.json" ] || { tail -n 30 "$LOGS/client.log"; die "the soak client wrote no result (log: $LOGS/client.log)"; }
 HWM_KB=$(status_kb "$GW_PID" VmHWM)
 say "all streams ended; waiting ${IDLE_AFTER}s for the idle-after RSS"
@@ -198,6 +205,7 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT+="+dirty"
 REPRO="bash bench/soak.sh --streams $STREAMS --stream-secs $STREAM_SECS --delay-ms $DELAY_MS --proto $PROTO"
 [ -z "$GATEWAY_BIN" ] || REPRO+=" --gateway-bin $GATEWAY_BIN"
+for e in "${GATEWAY_ENV[@]}"; do REPRO+=" --gateway-env $e"; done
 export S_IDLE_KB=$IDLE_KB S_HWM_KB=$HWM_KB S_AFTER_KB=$AFTER_KB S_UPSTREAM=$UPSTREAM S_COMMIT=$COMMIT \
     S_REPRO=$REPRO S_GW=${GW#"$ROOT"/} S_NOFILE=$NOFILE S_STAMP=$STAMP S_GAP=$GAP_MS S_DELAY=$DELAY_MS \
     S_EVENTS_UP=$EVENTS_UP
