@@ -24,6 +24,7 @@ FIXTURE=$ROOT/tests/fixtures/mastra
 N=500
 WARMUP=50
 TURNS=50
+GAP_MS=0
 AGENT=echo-agent
 GATEWAY_BIN=""
 GATEWAY_CONFIG=default
@@ -38,6 +39,7 @@ Flags:
   --n N                 requests per path in the latency run (default 500), interleaved
   --warmup N            warm-up requests per path (default 50)
   --turns K             conversation turns (default 50)
+  --gap-ms MS           idle time before each request of the latency run (default 0)
   --agent ID            the fixture's agent (default echo-agent)
   --gateway-bin PATH    the gateway binary (default target/release/mastra-gateway; built with
                         cargo build --release --locked if missing)
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
     --n) N=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
     --turns) TURNS=$2; shift ;;
+    --gap-ms) GAP_MS=$2; shift ;;
     --agent) AGENT=$2; shift ;;
     --gateway-bin) GATEWAY_BIN=$2; shift ;;
     --gateway-config) GATEWAY_CONFIG=$2; shift ;;
@@ -166,13 +169,13 @@ say "latency: $N requests per path after $WARMUP warm-up, interleaved; then $TUR
 RC=0
 "$PYTHON" "$BENCH/e2e_client.py" --mastra "http://127.0.0.1:$MASTRA_PORT" \
     --gateway "http://127.0.0.1:$GW_PORT_gateway" --gateway-counted "http://127.0.0.1:$GW_PORT_gateway_counted" \
-    --proxy-control "http://$CONTROL_ADDR" --agent "$AGENT" --n "$N" --warmup "$WARMUP" --turns "$TURNS" \
+    --proxy-control "http://$CONTROL_ADDR" --agent "$AGENT" --n "$N" --warmup "$WARMUP" --turns "$TURNS" --gap-ms "$GAP_MS" \
     --out "$OUT" >"$LOGS/client.log" 2>&1 || RC=$?
 [ -s "$OUT/e2e.json" ] || { tail -n 30 "$LOGS/client.log"; die "the client wrote no result (log: $LOGS/client.log)"; }
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT+="+dirty"
-REPRO="bash bench/e2e-mastra.sh --n $N --warmup $WARMUP --turns $TURNS"
+REPRO="bash bench/e2e-mastra.sh --n $N --warmup $WARMUP --turns $TURNS --gap-ms $GAP_MS"
 [ -z "$GATEWAY_BIN" ] || REPRO+=" --gateway-bin $GATEWAY_BIN"
 for e in "${GATEWAY_ENV[@]}"; do REPRO+=" --gateway-env $e"; done
 MASTRA_VERSION=$(node -p "require('$FIXTURE/node_modules/@mastra/core/package.json').version" 2>/dev/null || echo '?')
@@ -199,6 +202,7 @@ lines = [
     f"- requests: gateway `POST /v1/responses {d['gateway_request']}`; Mastra directly "
     f"`POST /api/v1/responses {d['upstream_request']}` (the body the gateway sends upstream, captured)",
     f"- {d['n']} requests per path after {d['warmup']} warm-up, interleaved (A,B then B,A), concurrency 1, keep-alive, "
+    f"{d.get('gap_ms') or 0:g} ms idle before each request, "
     f"client bench/e2e_client.py (http.client)",
     f"- reproduce: `{e['E_REPRO']}`",
     "",

@@ -85,6 +85,9 @@ def main():
     ap.add_argument("--n", type=int, default=500, help="requests per path (interleaved)")
     ap.add_argument("--warmup", type=int, default=50, help="warm-up requests per path")
     ap.add_argument("--turns", type=int, default=50)
+    ap.add_argument("--gap-ms", type=float, default=0,
+                    help="idle time before each request of the latency run (Mastra may still be busy "
+                         "with the previous request's work after answering it)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -139,6 +142,8 @@ def main():
         order = ("mastra", "gateway") if i % 2 == 0 else ("gateway", "mastra")
         pair = {}
         for w in order:
+            if args.gap_ms:
+                time.sleep(args.gap_ms / 1000)
             pair[w] = call(w)
             lat[w].append(pair[w])
         rows.append((i, order[0], pair["mastra"], pair["gateway"]))
@@ -159,6 +164,9 @@ def main():
     }
 
     # -- steady conversation ----------------------------------------------------------------
+    # A fresh connection: the gateway closed the first one while it idled (header_read_timeout).
+    cc.close()
+    cc = conn_for(args.gateway_counted)
     control(args.proxy_control + "/reset", "POST")
     _, st, data = post(cc, "/v1/conversations", b"{}")
     conv_id = None
@@ -207,7 +215,7 @@ def main():
     result = {
         "gateway_request": gw_body.decode(),
         "upstream_request": direct_body.decode(),
-        "n": args.n, "warmup": args.warmup, "latency_run_s": latency_secs,
+        "n": args.n, "warmup": args.warmup, "gap_ms": args.gap_ms, "latency_run_s": latency_secs,
         "mastra": sm, "gateway": sg, "added": added,
         "conversation": conv_summary, "per_turn": per_turn,
         "failures": failures[:20], "failed": len(failures),
