@@ -150,7 +150,8 @@ if [ "$GATEWAY_CONFIG" != none ]; then
     GATEWAY_CONFIG=$(cd "$(dirname "$GATEWAY_CONFIG")" && pwd)/$(basename "$GATEWAY_CONFIG")
     CONFIG_ARGS=(--config "$GATEWAY_CONFIG")
 fi
-start_gateway() { # NAME UPSTREAM_URL -> sets GW_PORT_<NAME>
+declare -A GW_PORT
+start_gateway() { # NAME UPSTREAM_URL -> sets GW_PORT[NAME]
     local name=$1 upstream=$2 port admin pid
     port=$(free_port)
     admin=$(free_port)
@@ -159,7 +160,7 @@ start_gateway() { # NAME UPSTREAM_URL -> sets GW_PORT_<NAME>
     pid=$!
     PIDS+=("$pid")
     wait_ready "$name" "$pid" "http://127.0.0.1:$admin/readyz"
-    printf -v "GW_PORT_${name//-/_}" '%s' "$port"
+    GW_PORT[$name]=$port
     say "$name :$port (pid $pid) -> $upstream"
 }
 start_gateway gateway "http://127.0.0.1:$MASTRA_PORT"
@@ -168,7 +169,7 @@ start_gateway gateway-counted "http://$PROXY_ADDR"
 say "latency: $N requests per path after $WARMUP warm-up, interleaved; then $TURNS conversation turns"
 RC=0
 "$PYTHON" "$BENCH/e2e_client.py" --mastra "http://127.0.0.1:$MASTRA_PORT" \
-    --gateway "http://127.0.0.1:$GW_PORT_gateway" --gateway-counted "http://127.0.0.1:$GW_PORT_gateway_counted" \
+    --gateway "http://127.0.0.1:${GW_PORT[gateway]}" --gateway-counted "http://127.0.0.1:${GW_PORT[gateway-counted]}" \
     --proxy-control "http://$CONTROL_ADDR" --agent "$AGENT" --n "$N" --warmup "$WARMUP" --turns "$TURNS" --gap-ms "$GAP_MS" \
     --out "$OUT" >"$LOGS/client.log" 2>&1 || RC=$?
 [ -s "$OUT/e2e.json" ] || { tail -n 30 "$LOGS/client.log"; die "the client wrote no result (log: $LOGS/client.log)"; }
@@ -178,9 +179,10 @@ git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT+="+dirty"
 REPRO="bash bench/e2e-mastra.sh --n $N --warmup $WARMUP --turns $TURNS --gap-ms $GAP_MS"
 [ -z "$GATEWAY_BIN" ] || REPRO+=" --gateway-bin $GATEWAY_BIN"
 for e in "${GATEWAY_ENV[@]}"; do REPRO+=" --gateway-env $e"; done
+NODE_VERSION=$(node --version)
 MASTRA_VERSION=$(node -p "require('$FIXTURE/node_modules/@mastra/core/package.json').version" 2>/dev/null || echo '?')
 export E_STAMP=$STAMP E_COMMIT=$COMMIT E_REPRO=$REPRO E_GW=${GW#"$ROOT"/} E_MASTRA=$MASTRA_VERSION \
-    E_NODE=$(node --version) E_CONFIG=${GATEWAY_CONFIG#"$ROOT"/}
+    E_NODE=$NODE_VERSION E_CONFIG=${GATEWAY_CONFIG#"$ROOT"/}
 "$PYTHON" - "$OUT" <<'PY' || RC=1
 import json, os, sys
 out = sys.argv[1]
