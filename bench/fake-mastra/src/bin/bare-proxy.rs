@@ -1,0 +1,135 @@
+//! The benchmark's "(d) bare hyper proxy" reference: the least a hyper 1 + hyper-util reverse
+//! proxy can do per request (no parsing, no translation, no logging, no metrics). It maps
+//! `/v1/…` to the upstream's `/api/v1/…` and relays bodies frame by frame, on a multi-thread
+//! tokio runtime like the gateway's. What the gateway costs above it is the gateway's own work;
+//! what this costs above nginx is the price of the stack.
+//!
+//!     bare-proxy --port 8081 --upstream 127.0.0.1:4111 [--threads N]
+
+use std::net::SocketAddr;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+type Body = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
+
+struct Args {
+    port: u16,
+    upstream: String,
+    threads: Option<usize>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        port: 8081,
+        upstream: "127.0.0.1:4111".into(),
+        threads: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--port" => args.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--upstream" => args.upstream = value()?,
+            "--threads" => {
+                args.threads = Some(value()?.parse().map_err(|e| format!("--threads: {e}"))?)
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(args)
+}
+
+async fn proxy(
+    client: Client<HttpConnector, Incoming>,
+    upstream: &'static str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, hyper::Error> {
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let path = match path.strip_prefix("/v1/") {
+        Some(rest) => format!("/api/v1/{rest}"),
+        None => path.to_string(),
+    };
+    parts.uri = match format!("http://{upstream}{path}").parse() {
+        Ok(uri) => uri,
+        Err(_) => return Ok(status(400)),
+    };
+    match client.request(Request::from_parts(parts, body)).await {
+        Ok(resp) => Ok(resp.map(|b| b.boxed())),
+        Err(_) => Ok(status(502)),
+    }
+}
+
+fn status(code: u16) -> Response<Body> {
+    let mut resp = Response::new(
+        http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = hyper::StatusCode::from_u16(code).unwrap_or_default();
+    resp
+}
+
+async fn serve(args: Args) -> std::io::Result<()> {
+    let upstream: &'static str = Box::leak(args.upstream.into_boxed_str());
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<HttpConnector, Incoming> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .build(connector);
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = TcpListener::bind(addr).await?;
+    println!("bare-proxy listening on http://{addr} -> http://{upstream}");
+    let http = hyper::server::conn::http1::Builder::new();
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                eprintln!("accept failed: {e}");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let client = client.clone();
+        let conn = http.serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |req| proxy(client.clone(), upstream, req)),
+        );
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bare-proxy: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = match rt.build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bare-proxy: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(serve(args)) {
+        eprintln!("bare-proxy: {e}");
+        std::process::exit(1);
+    }
+}
