@@ -524,8 +524,16 @@ def excluded(path: str, patterns) -> bool:
 
 
 def git_files() -> list[str]:
-    r = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"])
-    return r.stdout.split()
+    """The repo's files (tracked and untracked, not ignored); outside a git checkout (an
+    exported tree), the files on disk but for .git, target and node_modules."""
+    r = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"])
+    if r.returncode == 0 and (ROOT / ".git").exists():
+        return [f for f in r.stdout.split("\0") if f and (ROOT / f).exists()]
+    out = []
+    for d, dirs, names in os.walk(ROOT):
+        dirs[:] = [x for x in dirs if x not in (".git", "target", "node_modules")]
+        out += [os.path.relpath(os.path.join(d, n), ROOT) for n in names]
+    return out
 
 
 def image_pinned(image: str) -> bool:
