@@ -20,8 +20,16 @@ import sys
 import textwrap
 from pathlib import Path
 
-TARGETS = ["direct", "nginx", "gateway"]
-LABELS = {"direct": "(a) direct", "nginx": "(b) nginx", "gateway": "(c) gateway"}
+TARGETS = ["direct", "nginx", "gateway", "bare"]
+LABELS = {"direct": "(a) direct", "nginx": "(b) nginx", "gateway": "(c) gateway", "bare": "(d) bare"}
+# RPS ratios per point (results.json "ratios"; the table's RPS columns): name -> (numerator, denominator)
+RATIOS = {
+    "gw/direct": ("gateway", "direct"),
+    "gw/nginx": ("gateway", "nginx"),
+    "gw/bare": ("gateway", "bare"),
+    "bare/nginx": ("bare", "nginx"),
+    "nginx/direct": ("nginx", "direct"),
+}
 KINDS = {"json": "non-streaming", "stream": "streaming (SSE)"}
 
 
@@ -100,7 +108,7 @@ def median(xs):
 def collect(raw):
     """{(kind, c): {target: {metric: median}}} plus the gateway's process numbers."""
     runs = {}
-    pat = re.compile(r"^(json|stream)-c(\d+)-r(\d+)-(direct|nginx|gateway)\.json$")
+    pat = re.compile(r"^(json|stream)-c(\d+)-r(\d+)-(direct|nginx|gateway|bare)\.json$")
     for f in sorted(raw.iterdir()):
         m = pat.match(f.name)
         if not m:
@@ -150,6 +158,12 @@ def signed(x, spec=".3f"):
     return "–" if x is None else format(x, "+" + spec)
 
 
+def rps_ratios(point):
+    """{"gw/direct": 0.83, ...}: the RATIOS of one point's median RPS (None where a side is missing)."""
+    return {name: ratio(point.get(a, {}).get("rps"), point.get(b, {}).get("rps"))
+            for name, (a, b) in RATIOS.items()}
+
+
 def tables(points, meta):
     out = []
     no_ttfb = meta.get("loadgen") == "wrk"
@@ -185,10 +199,10 @@ def tables(points, meta):
         out.append("")
         out.append(f"### {title}: what the gateway adds\n")
         head = (
-            "| c | RPS gw/direct | RPS gw/nginx | RPS nginx/direct | +p50 vs direct | +p50 vs nginx "
-            "| +p99 vs direct | +p99 vs nginx |"
+            "| c | RPS gw/direct | RPS gw/nginx | RPS gw/bare | RPS bare/nginx | RPS nginx/direct "
+            "| +p50 vs direct | +p50 vs nginx | +p99 vs direct | +p99 vs nginx |"
         )
-        sep = "|---:|---:|---:|---:|---:|---:|---:|---:|"
+        sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         if kind == "stream":
             head += (" +TTFB p50 vs direct (oha only) | +TTFB p50 vs nginx (oha only) |" if no_ttfb
                      else " +TTFB p50 vs direct | +TTFB p50 vs nginx |")
@@ -199,10 +213,12 @@ def tables(points, meta):
         for key in keys:
             p = points[key]
             d, n, g = p.get("direct", {}), p.get("nginx", {}), p.get("gateway", {})
+            rr = rps_ratios(p)
+            rps_cols = " | ".join(
+                f"{fmt(rr[name], '.2f')}×" for name in ("gw/direct", "gw/nginx", "gw/bare", "bare/nginx", "nginx/direct")
+            )
             row = (
-                f"| {key[1]} | {fmt(ratio(g.get('rps'), d.get('rps')), '.2f')}× "
-                f"| {fmt(ratio(g.get('rps'), n.get('rps')), '.2f')}× "
-                f"| {fmt(ratio(n.get('rps'), d.get('rps')), '.2f')}× "
+                f"| {key[1]} | {rps_cols} "
                 f"| {signed(diff(g.get('p50'), d.get('p50')))} ms | {signed(diff(g.get('p50'), n.get('p50')))} ms "
                 f"| {signed(diff(g.get('p99'), d.get('p99')))} ms | {signed(diff(g.get('p99'), n.get('p99')))} ms |"
             )
@@ -236,7 +252,9 @@ def header(meta):
         + ("TTFB = oha's time to the first body byte (the first SSE event)" if meta["loadgen"] == "oha"
            else "no TTFB: wrk does not measure the first byte (TTFB is oha only: `--loadgen oha`)"),
         f"- (a) the fake Mastra directly, (b) {meta['nginx']} as a plain reverse proxy (upstream keep-alive, "
-        "proxy_buffering off), (c) the gateway; all on 127.0.0.1, load generator on the same cores",
+        "proxy_buffering off), (c) the gateway, (d) bare-proxy: a minimal hyper 1 + hyper-util reverse "
+        "proxy (no parsing, translation, logging or metrics: the floor of the gateway's own stack); "
+        "all on 127.0.0.1, load generator on the same cores",
         f"- gateway RSS: idle {meta['idle_rss_mb']:.1f} MB, after the load {meta['after_rss_mb']:.1f} MB; "
         "CPU µs/req = (utime+stime) / 2xx answers during the point",
         f"- reproduce: `{meta['repro']}`",
@@ -270,13 +288,13 @@ def chart(points, meta, path):
 
     kinds = [k for k in KINDS if any(key[0] == k for key in points)]
     fig, axes = plt.subplots(2, len(kinds), figsize=(6.5 * len(kinds), 8), squeeze=False)
-    colors = {"direct": "#9e9e9e", "nginx": "#4c78a8", "gateway": "#f58518"}
+    colors = {"direct": "#9e9e9e", "nginx": "#4c78a8", "gateway": "#f58518", "bare": "#54a24b"}
     for col, kind in enumerate(kinds):
         keys = [k for k in points if k[0] == kind]
         xs = range(len(keys))
-        w = 0.27
+        w = 0.8 / len(TARGETS)
         for i, t in enumerate(TARGETS):
-            off = [x + (i - 1) * w for x in xs]
+            off = [x + (i - (len(TARGETS) - 1) / 2) * w for x in xs]
             rps = [points[k].get(t, {}).get("rps") or 0 for k in keys]
             p50 = [points[k].get(t, {}).get("p50") or 0 for k in keys]
             p99 = [points[k].get(t, {}).get("p99") or 0 for k in keys]
@@ -294,7 +312,7 @@ def chart(points, meta, path):
         axes[0][col].set_title(f"{KINDS[kind]}: throughput")
         axes[1][col].set_title(f"{KINDS[kind]}: latency")
         axes[0][col].legend(fontsize=8)
-    title = f"mastra-gateway vs nginx vs direct — {meta['stamp']}, {meta['cpus']} CPUs"
+    title = f"mastra-gateway vs bare hyper proxy vs nginx vs direct — {meta['stamp']}, {meta['cpus']} CPUs"
     if meta.get("note"):
         title += "\n" + "\n".join(textwrap.wrap(meta["note"], 150))
     fig.suptitle(title, fontsize=10)
@@ -337,7 +355,8 @@ def report(out_dir, want_chart):
             print(f"[bench] warning: no chart: {e}", file=sys.stderr)
     (out / "results.md").write_text(md)
     serial = {f"{k[0]}-c{k[1]}": v for k, v in points.items()}
-    (out / "results.json").write_text(json.dumps({"meta": meta, "points": serial}, indent=1))
+    ratios = {f"{k[0]}-c{k[1]}": rps_ratios(v) for k, v in points.items()}
+    (out / "results.json").write_text(json.dumps({"meta": meta, "points": serial, "ratios": ratios}, indent=1))
     print()
     print(md)
     return 0

@@ -3,8 +3,10 @@
 #   (a) direct   the fake Mastra itself              POST /api/v1/responses
 #   (b) nginx    nginx as a plain reverse proxy hop  POST /v1/responses -> fake /api/v1/responses
 #   (c) gateway  target/dist/mastra-gateway          POST /v1/responses -> fake /api/v1/responses
+#   (d) bare     bare-proxy: hyper 1 + hyper-util    POST /v1/responses -> fake /api/v1/responses
+#                relaying only (the floor of the gateway's own stack; bench/fake-mastra)
 # non-streaming and streaming, and prints RPS, p50/p99, stream time to first byte, the gateway's
-# added latency and RPS ratios against (a) and (b), its CPU time per request and its RSS.
+# added latency and RPS ratios against (a), (b) and (d), its CPU time per request and its RSS.
 # Results (Markdown table, PNG chart, raw JSON, logs) go to bench/results/<timestamp>/.
 #
 #   bash bench/run.sh            full run: 3 repeats x 10 s per point, medians, chart
@@ -41,7 +43,7 @@ VERBOSE=0
 REQ_TIMEOUT=30     # seconds; a request slower than this counts as failed
 
 usage() {
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 
 Flags:
@@ -248,8 +250,9 @@ fi
 if [ "$LOADGEN" = wrk ] && [ -z "$WRK" ]; then die "no wrk after installing it"; fi
 
 FAKE=$ROOT/target/bench-fake-mastra/release/fake-mastra
-if [ "$BUILD" = 1 ] || [ ! -x "$FAKE" ]; then
-    say "building bench/fake-mastra (release)"
+BARE=$ROOT/target/bench-fake-mastra/release/bare-proxy
+if [ "$BUILD" = 1 ] || [ ! -x "$FAKE" ] || [ ! -x "$BARE" ]; then
+    say "building bench/fake-mastra (release: fake-mastra, bare-proxy)"
     logged build-fake cargo build --release --locked --manifest-path "$BENCH/fake-mastra/Cargo.toml" \
         --target-dir "$ROOT/target/bench-fake-mastra"
 fi
@@ -284,11 +287,12 @@ fi
 say "prerequisites ready in $(elapsed "$TP")s; load generator: $LOADGEN$([ "$LOADGEN" = oha ] || echo ' (no stream time to first byte: oha only)')"
 
 # ---------------------------------------------------------------------------------------------
-# Start the three targets
+# Start the four targets
 # ---------------------------------------------------------------------------------------------
 TS=$(date +%s.%N)
 FAKE_PORT=$(free_port)
 NGINX_PORT=$(free_port)
+BARE_PORT=$(free_port)
 GW_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
 
@@ -309,6 +313,12 @@ NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 wait_http nginx "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT/api/agents"
 
+# bare-proxy rewrites /v1/... to /api/v1/... and passes every other path unchanged.
+"$BARE" --port "$BARE_PORT" --upstream "127.0.0.1:$FAKE_PORT" >"$LOGS/bare-proxy.log" 2>&1 &
+BARE_PID=$!
+PIDS+=("$BARE_PID")
+wait_http bare-proxy "$BARE_PID" "http://127.0.0.1:$BARE_PORT/api/agents"
+
 GW_ARGS=(--listen "127.0.0.1:$GW_PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" --upstream "http://127.0.0.1:$FAKE_PORT")
 # The shipped config.toml (all defaults, info logging) unless told otherwise. The gateway runs in
 # the temp folder so that it picks up no ./config.toml by itself.
@@ -322,14 +332,16 @@ fi
 GW_PID=$!
 PIDS+=("$GW_PID")
 wait_http gateway "$GW_PID" "http://127.0.0.1:$ADMIN_PORT/readyz"
-say "started fake-mastra :$FAKE_PORT (pid $FAKE_PID), nginx :$NGINX_PORT (pid $NGINX_PID), gateway :$GW_PORT admin :$ADMIN_PORT (pid $GW_PID) in $(elapsed "$TS")s"
+say "started fake-mastra :$FAKE_PORT (pid $FAKE_PID), nginx :$NGINX_PORT (pid $NGINX_PID), bare-proxy :$BARE_PORT (pid $BARE_PID), gateway :$GW_PORT admin :$ADMIN_PORT (pid $GW_PID) in $(elapsed "$TS")s"
 
 declare -A URL=(
     [direct]="http://127.0.0.1:$FAKE_PORT/api/v1/responses"
     [nginx]="http://127.0.0.1:$NGINX_PORT/v1/responses"
     [gateway]="http://127.0.0.1:$GW_PORT/v1/responses"
+    [bare]="http://127.0.0.1:$BARE_PORT/v1/responses"
 )
-TARGETS=(direct nginx gateway)
+TARGETS=(direct nginx gateway bare)
+NT=${#TARGETS[@]}
 BODY_json='{"model":"support-agent","input":"What is the weather in Rome today?"}'
 BODY_stream='{"model":"support-agent","input":"What is the weather in Rome today?","stream":true}'
 
@@ -434,7 +446,7 @@ for kind in json stream; do
     for c in $concs; do
         for r in $(seq "$REPEATS"); do
             # Rotate the order of the targets from repeat to repeat.
-            order=("${TARGETS[@]:$(((r - 1) % 3))}" "${TARGETS[@]:0:$(((r - 1) % 3))}")
+            order=("${TARGETS[@]:$(((r - 1) % NT))}" "${TARGETS[@]:0:$(((r - 1) % NT))}")
             for t in "${order[@]}"; do
                 f=$RAW/$kind-c$c-r$r-$t.json
                 if [ "$t" = gateway ]; then
@@ -461,6 +473,7 @@ LOAD_SECS=$(elapsed "$TL")
 AFTER_RSS_KB=$(status_kb VmRSS)
 kill -0 "$GW_PID" 2>/dev/null || { FAILED=$((FAILED + 1)); say "FAILED: the gateway exited during the run"; }
 kill -0 "$NGINX_PID" 2>/dev/null || { FAILED=$((FAILED + 1)); say "FAILED: nginx exited during the run"; }
+kill -0 "$BARE_PID" 2>/dev/null || { FAILED=$((FAILED + 1)); say "FAILED: bare-proxy exited during the run"; }
 kill -0 "$FAKE_PID" 2>/dev/null || { FAILED=$((FAILED + 1)); say "FAILED: the fake Mastra exited during the run"; }
 
 # ---------------------------------------------------------------------------------------------
