@@ -89,6 +89,8 @@ pub fn log_filter(cfg: &LoggingConfig) -> EnvFilter {
 /// What [`init`] installed. [`Telemetry::shutdown`] flushes the spans still buffered.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    /// Flushes the log lines still queued for stdout when dropped.
+    _log_writer: tracing_appender::non_blocking::WorkerGuard,
 }
 
 impl Telemetry {
@@ -113,12 +115,16 @@ pub fn init(logging: &LoggingConfig, telemetry: &TelemetryConfig) -> Telemetry {
         },
         None => (None, None),
     };
-    let fmt = log_layer(
-        logging.format,
-        std::io::stdout,
-        std::io::stdout().is_terminal(),
-    )
-    .with_filter(log_filter(logging));
+    // Lines are formatted on the request's thread but written to stdout by a thread of their
+    // own, so a slow log consumer never stalls a request. When the queue is full, requests wait
+    // (no line is dropped).
+    let (stdout, log_writer) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("log-writer")
+        .finish(std::io::stdout());
+    let fmt = log_layer(logging.format, stdout, std::io::stdout().is_terminal())
+        .with_filter(log_filter(logging));
     // Spans for export are chosen on their own: `logging.level = "warn"` keeps the request
     // spans (info) out of the logs, not out of the traces.
     let otel = provider.as_ref().map(|p| {
@@ -136,8 +142,14 @@ pub fn init(logging: &LoggingConfig, telemetry: &TelemetryConfig) -> Telemetry {
             Some(e) => tracing::error!(error = %e, "cannot export traces; continuing without"),
         }
     }
-    Telemetry { provider }
+    Telemetry {
+        provider,
+        _log_writer: log_writer,
+    }
 }
+
+/// Log lines queued for the writer thread before requests wait for it.
+const LOG_QUEUE_LINES: usize = 64 * 1024;
 
 /// The OTLP/HTTP traces URL: the configured base with `/v1/traces`, unless it already ends so.
 pub fn traces_url(endpoint: &url::Url) -> String {
