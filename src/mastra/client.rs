@@ -42,6 +42,9 @@ pub struct MastraClient {
     name: String,
     /// Base URL with the `/api` prefix, no trailing slash.
     api_base: String,
+    /// The same, parsed once: each call's URL is a clone with its path set, which spares
+    /// parsing the scheme and host (IDNA included) on every request.
+    api_base_url: reqwest::Url,
     response_timeout: Duration,
     probe_timeout: Duration,
     connect_timeout: Duration,
@@ -105,6 +108,8 @@ impl MastraClient {
             .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
             .pool_idle_timeout(cfg.pool_idle_timeout)
             .tcp_nodelay(true)
+            // Mastra's API does not redirect, and a redirected POST would run an agent twice.
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .default_headers(headers)
             .build()?;
@@ -114,6 +119,12 @@ impl MastraClient {
             http,
             name: spec.name.clone(),
             api_base: format!("{}/api", spec.url.as_str().trim_end_matches('/')),
+            api_base_url: {
+                let mut url = spec.url.clone();
+                url.set_path(&format!("{}/api", spec.url.path().trim_end_matches('/')));
+                url.set_query(None);
+                url
+            },
             response_timeout: cfg.response_timeout,
             probe_timeout: cfg.probe_timeout,
             connect_timeout: cfg.connect_timeout,
@@ -173,10 +184,25 @@ impl MastraClient {
         format!("{}{path}", self.api_base)
     }
 
+    /// `path` (`/v1/…`, maybe with `?query`) under the upstream's `/api` base.
+    fn endpoint(&self, path: &str) -> reqwest::Url {
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let mut url = self.api_base_url.clone();
+        let mut full = String::with_capacity(self.api_base_url.path().len() + path.len());
+        full.push_str(self.api_base_url.path());
+        full.push_str(path);
+        url.set_path(&full);
+        url.set_query(query);
+        url
+    }
+
     fn request(&self, method: Method, path: &str, request_id: &str) -> reqwest::RequestBuilder {
         let mut req = self
             .http
-            .request(method, self.url(path))
+            .request(method, self.endpoint(path))
             .header("x-request-id", request_id)
             .headers(telemetry::trace_headers());
         if self.forward_authorization {
@@ -406,4 +432,43 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn client(base: &str) -> MastraClient {
+        let mut cfg = Config::default().upstream;
+        cfg.url = base.parse().expect("a valid test URL");
+        MastraClient::new(&cfg).expect("a client")
+    }
+
+    /// The pre-parsed base gives exactly the URL that parsing the whole string would.
+    #[test]
+    fn endpoint_matches_parsing_the_whole_url() {
+        for base in [
+            "http://127.0.0.1:4111",
+            "http://mastra:4111/",
+            "https://example.com/prefix/",
+            "http://[::1]:4111/a/b",
+        ] {
+            let c = client(base);
+            for path in [
+                "/v1/responses",
+                "/v1/responses/msg_abc%2Fdef",
+                "/memory/threads/conv_1/messages?agentId=a&page=0&perPage=20",
+                "/agents",
+                "/memory/threads?resourceId=r%20x&orderBy=createdAt",
+            ] {
+                let parsed = reqwest::Url::parse(&c.url(path)).expect("a valid URL");
+                assert_eq!(
+                    c.endpoint(path).as_str(),
+                    parsed.as_str(),
+                    "{base} + {path}"
+                );
+            }
+        }
+    }
 }
