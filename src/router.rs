@@ -55,9 +55,11 @@ where
         .flatten();
     // What the rate limiters said, for the response headers.
     let rate = RateRecord::default();
+    // Boxed: the handlers' state machine is large, and the layers below would otherwise move
+    // it (memcpy) each time one wraps it.
     let handler = CLIENT_AUTHORIZATION.scope(
         client_auth,
-        dispatch(&state, &rate, req, route, &request_id),
+        Box::pin(dispatch(&state, &rate, req, route, &request_id)),
     );
     let result = ctx
         .scope(within_deadline(ctx.deadline(), timeout, handler))
@@ -167,18 +169,38 @@ where
     let access = &Access { caller, rate };
     let path = req.uri().path().trim_end_matches('/').to_string();
     let last = || decode_segment(path.rsplit('/').next().unwrap_or_default());
+    // Each handler's future is boxed: the match would otherwise be as large as the largest
+    // of them (kilobytes), held for every request, and an open stream waiting on its upstream.
     match route {
         "responses.create" => {
             let body = read_body(req, state.config.server.max_body_bytes).await?;
-            routes::responses::create(state, access, &body, request_id).await
+            Box::pin(routes::responses::create(state, access, &body, request_id)).await
         }
         "responses.retrieve" => {
             let query = req.uri().query().map(str::to_string);
-            routes::responses::retrieve(state, access, &last(), query.as_deref(), request_id).await
+            let id = last();
+            Box::pin(routes::responses::retrieve(
+                state,
+                access,
+                &id,
+                query.as_deref(),
+                request_id,
+            ))
+            .await
         }
-        "responses.delete" => routes::responses::delete(state, access, &last(), request_id).await,
-        "models.list" => routes::models::list(state, access, request_id).await,
-        "models.retrieve" => routes::models::retrieve(state, access, &last(), request_id).await,
+        "responses.delete" => {
+            Box::pin(routes::responses::delete(
+                state,
+                access,
+                &last(),
+                request_id,
+            ))
+            .await
+        }
+        "models.list" => Box::pin(routes::models::list(state, access, request_id)).await,
+        "models.retrieve" => {
+            Box::pin(routes::models::retrieve(state, access, &last(), request_id)).await
+        }
         r if r.starts_with("conversations.") || r == "responses.input_items" => {
             // /v1/{family}/{id}[/{sub}[/{item_id}]]
             let segment = |i: usize| decode_segment(path.split('/').nth(i + 1).unwrap_or_default());
@@ -186,38 +208,38 @@ where
             let query = req.uri().query().map(str::to_string);
             let query = query.as_deref();
             let limit = state.config.server.max_body_bytes;
+            let body = match r {
+                "conversations.create" | "conversations.update" | "conversations.items.create" => {
+                    read_body(req, limit).await?
+                }
+                _ => bytes::Bytes::new(),
+            };
             use routes::conversations as c;
-            match r {
-                "responses.input_items" => {
-                    routes::input_items::list(state, access, &id, query, request_id).await
-                }
-                "conversations.create" => {
-                    c::create(state, access, &read_body(req, limit).await?, request_id).await
-                }
-                "conversations.retrieve" => c::retrieve(state, access, &id, request_id).await,
-                "conversations.update" => {
-                    c::update(
-                        state,
-                        access,
-                        &id,
-                        &read_body(req, limit).await?,
-                        request_id,
-                    )
-                    .await
-                }
-                "conversations.delete" => c::delete(state, access, &id, request_id).await,
-                "conversations.items.list" => {
-                    c::list_items(state, access, &id, query, request_id).await
-                }
-                "conversations.items.create" => {
-                    let body = read_body(req, limit).await?;
-                    c::create_items(state, access, &id, query, &body, request_id).await
-                }
-                "conversations.items.retrieve" => {
-                    c::retrieve_item(state, access, &id, &item_id, query, request_id).await
-                }
-                _ => c::delete_item(state, access, &id, &item_id, request_id).await,
-            }
+            let handler: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+                match r {
+                    "responses.input_items" => Box::pin(routes::input_items::list(
+                        state, access, &id, query, request_id,
+                    )),
+                    "conversations.create" => Box::pin(c::create(state, access, &body, request_id)),
+                    "conversations.retrieve" => {
+                        Box::pin(c::retrieve(state, access, &id, request_id))
+                    }
+                    "conversations.update" => {
+                        Box::pin(c::update(state, access, &id, &body, request_id))
+                    }
+                    "conversations.delete" => Box::pin(c::delete(state, access, &id, request_id)),
+                    "conversations.items.list" => {
+                        Box::pin(c::list_items(state, access, &id, query, request_id))
+                    }
+                    "conversations.items.create" => Box::pin(c::create_items(
+                        state, access, &id, query, &body, request_id,
+                    )),
+                    "conversations.items.retrieve" => Box::pin(c::retrieve_item(
+                        state, access, &id, &item_id, query, request_id,
+                    )),
+                    _ => Box::pin(c::delete_item(state, access, &id, &item_id, request_id)),
+                };
+            handler.await
         }
         _ => Err(ApiError::route_not_found(req.method(), req.uri().path())),
     }

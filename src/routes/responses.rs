@@ -21,6 +21,8 @@ use crate::translate::response::{response_from_mastra, RequestEcho, ResponseCont
 use crate::translate::stream::StreamTranslator;
 use crate::upstreams::Held;
 
+/// Rarely taken sub-steps (a conversation or previous response to check, a tenant's thread
+/// to make or drop) are boxed, so the future every request holds stays small.
 pub async fn create(
     state: &AppState,
     access: &Access<'_>,
@@ -33,13 +35,17 @@ pub async fn create(
     // lookup is cached, so a run of turns on one conversation asks Mastra once. Without
     // `model`, its agent answers.
     let conversation = match &req.conversation {
-        Some(c) => Some(auth::conversation(state, access, c.id(), request_id).await?),
+        Some(c) => Some(Box::pin(auth::conversation(state, access, c.id(), request_id)).await?),
         None => None,
     };
     if let Some(prev) = &req.previous_response_id {
-        check_response_owner(state, access, prev, request_id, || {
-            ApiError::previous_response_not_found(prev)
-        })
+        Box::pin(check_response_owner(
+            state,
+            access,
+            prev,
+            request_id,
+            || ApiError::previous_response_not_found(prev),
+        ))
         .await?;
     }
     let model = req
@@ -70,7 +76,12 @@ pub async fn create(
                 && req.conversation.is_none()
                 && req.previous_response_id.is_none() =>
         {
-            Some(standalone_thread(state, mastra, &agent, resource, request_id).await?)
+            Some(
+                Box::pin(standalone_thread(
+                    state, mastra, &agent, resource, request_id,
+                ))
+                .await?,
+            )
         }
         _ => None,
     };
@@ -91,8 +102,14 @@ pub async fn create(
             .await
             .map_err(|e| remap_create_error(e, &req));
         let upstream = forget_if_gone(state, &req, upstream).await;
-        let upstream =
-            drop_standalone_on_error(state, mastra, &standalone, upstream, request_id).await?;
+        let upstream = Box::pin(drop_standalone_on_error(
+            state,
+            mastra,
+            &standalone,
+            upstream,
+            request_id,
+        ))
+        .await?;
         let mut translated = TranslatedStream::new(
             upstream,
             StreamTranslator::new(ctx),
@@ -123,7 +140,14 @@ pub async fn create(
         .await
         .map_err(|e| remap_create_error(e, &req));
     let reply = forget_if_gone(state, &req, reply).await;
-    let reply = drop_standalone_on_error(state, mastra, &standalone, reply, request_id).await?;
+    let reply = Box::pin(drop_standalone_on_error(
+        state,
+        mastra,
+        &standalone,
+        reply,
+        request_id,
+    ))
+    .await?;
     let mastra: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
         ApiError::upstream_invalid(mastra.name(), format!("POST /api/v1/responses: {e}"))
     })?;
