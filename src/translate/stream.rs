@@ -5,10 +5,12 @@
 //! text events, and a `response.failed` terminal event when the upstream ends or breaks without
 //! one. It is pure: bytes of one upstream event in, OpenAI SSE frames appended to a buffer out.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::{BufMut, BytesMut};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::mastra::types::MastraResponse;
@@ -76,6 +78,16 @@ impl StreamTranslator {
         if data == b"[DONE]" {
             return;
         }
+        // Most events of a stream are deltas: they are rewritten without building a JSON tree.
+        if let Some(delta) = DeltaEvent::parse(data) {
+            self.write_delta(&delta, out);
+            return;
+        }
+        // Lifecycle events carry a whole Response: read straight into Mastra's type.
+        if let Some(lifecycle) = UpstreamLifecycle::parse(data) {
+            self.on_lifecycle(&lifecycle.kind, lifecycle.response, out);
+            return;
+        }
         let mut event: Map<String, Value> = match serde_json::from_slice(data) {
             Ok(Value::Object(m)) => m,
             _ => {
@@ -99,12 +111,7 @@ impl StreamTranslator {
             }
         };
         match kind.as_str() {
-            "response.created"
-            | "response.in_progress"
-            | "response.queued"
-            | "response.completed"
-            | "response.incomplete"
-            | "response.failed" => {
+            k if is_lifecycle(k) => {
                 let mastra: MastraResponse =
                     match event.remove("response").map(serde_json::from_value) {
                         Some(Ok(r)) => r,
@@ -117,17 +124,7 @@ impl StreamTranslator {
                             return;
                         }
                     };
-                if matches!(kind.as_str(), "response.created" | "response.in_progress") {
-                    self.snapshot = Some(mastra.clone());
-                }
-                let response = response_from_mastra(mastra, &self.ctx);
-                self.write_lifecycle(&kind, &response, out);
-                if matches!(
-                    kind.as_str(),
-                    "response.completed" | "response.incomplete" | "response.failed"
-                ) {
-                    self.finished = true;
-                }
+                self.on_lifecycle(&kind, mastra, out);
             }
             "error" => {
                 let message = event
@@ -170,6 +167,20 @@ impl StreamTranslator {
                 self.output_started |= kind.ends_with(".delta");
                 self.write_event(&kind, event, out);
             }
+        }
+    }
+
+    fn on_lifecycle(&mut self, kind: &str, mastra: MastraResponse, out: &mut BytesMut) {
+        if matches!(kind, "response.created" | "response.in_progress") {
+            self.snapshot = Some(mastra.clone());
+        }
+        let response = response_from_mastra(mastra, &self.ctx);
+        self.write_lifecycle(kind, &response, out);
+        if matches!(
+            kind,
+            "response.completed" | "response.incomplete" | "response.failed"
+        ) {
+            self.finished = true;
         }
     }
 
@@ -222,12 +233,119 @@ impl StreamTranslator {
         frame(kind, &event, out);
     }
 
+    /// A delta event as the generic path would write it (fields in OpenAI's order): the item
+    /// id mapped, `sequence_number` renumbered and `logprobs` on text deltas.
+    fn write_delta(&mut self, delta: &DeltaEvent<'_>, out: &mut BytesMut) {
+        let kind = delta.kind.as_ref();
+        let mapped = delta
+            .item_id
+            .as_deref()
+            .map(|id| self.item_ids.get(id).map_or(id, String::as_str));
+        let event = DeltaOut {
+            kind,
+            output_index: delta.output_index,
+            content_index: delta.content_index,
+            item_id: mapped,
+            delta: delta.delta,
+            sequence_number: self.next_seq,
+            logprobs: delta.logprobs.or(EMPTY_LIST
+                .as_deref()
+                .filter(|_| kind == "response.output_text.delta")),
+        };
+        self.next_seq += 1;
+        self.output_started = true;
+        frame(kind, &event, out);
+    }
+
     fn write_event(&mut self, kind: &str, mut event: Map<String, Value>, out: &mut BytesMut) {
         event.insert("sequence_number".into(), Value::from(self.next_seq));
         self.next_seq += 1;
         frame(kind, &event, out);
     }
 }
+
+fn is_lifecycle(kind: &str) -> bool {
+    matches!(
+        kind,
+        "response.created"
+            | "response.in_progress"
+            | "response.queued"
+            | "response.completed"
+            | "response.incomplete"
+            | "response.failed"
+    )
+}
+
+/// An upstream lifecycle event (`response.created`, `…completed`, …), parsed in one pass.
+#[derive(Deserialize)]
+struct UpstreamLifecycle {
+    #[serde(rename = "type")]
+    kind: String,
+    response: MastraResponse,
+}
+
+impl UpstreamLifecycle {
+    fn parse(data: &[u8]) -> Option<Self> {
+        let head = data.get(..48).unwrap_or(data);
+        memchr::memmem::find(head, b"\"type\":\"response.")?;
+        let event: Self = serde_json::from_slice(data).ok()?;
+        is_lifecycle(&event.kind).then_some(event)
+    }
+}
+
+/// An upstream `*.delta` event (text, function-call arguments, reasoning …) with exactly
+/// the fields Mastra sends, borrowed from the event's bytes. Anything else (another field, a
+/// different type) takes the generic path, so nothing an upstream sends is dropped.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeltaEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    output_index: Option<u64>,
+    #[serde(default)]
+    content_index: Option<u64>,
+    #[serde(default, borrow)]
+    item_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    delta: &'a RawValue,
+    #[serde(default, borrow)]
+    logprobs: Option<&'a RawValue>,
+    #[allow(dead_code)] // renumbered: the upstream's value is not used
+    #[serde(default)]
+    sequence_number: Option<u64>,
+}
+
+impl<'a> DeltaEvent<'a> {
+    /// The event when it is a plain delta; `None` sends it down the generic path.
+    fn parse(data: &'a [u8]) -> Option<Self> {
+        // Cheap pre-check: Mastra writes `type` first; other events skip the parse attempt.
+        let head = data.get(..64).unwrap_or(data);
+        memchr::memmem::find(head, b".delta\"")?;
+        let event: Self = serde_json::from_slice(data).ok()?;
+        event.kind.ends_with(".delta").then_some(event)
+    }
+}
+
+#[derive(Serialize)]
+struct DeltaOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_index: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_index: Option<u64>,
+    delta: &'a RawValue,
+    sequence_number: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<&'a RawValue>,
+}
+
+/// `[]`, the `logprobs` of a text delta that came without them.
+static EMPTY_LIST: std::sync::LazyLock<Option<Box<RawValue>>> =
+    std::sync::LazyLock::new(|| RawValue::from_string("[]".to_string()).ok());
 
 /// `event: <type>\ndata: <json>\n\n`.
 fn frame(kind: &str, payload: &impl Serialize, out: &mut BytesMut) {
@@ -352,6 +470,33 @@ mod tests {
             .starts_with("call_"));
         assert_eq!(events[3]["item_id"], fc_id);
         insta::assert_json_snapshot!(summary(&events), {"[].response.id" => "[id]", "[].item_id" => "[id]", "[].item.id" => "[id]", "[].item.call_id" => "[id]", "[].response.output[].id" => "[id]", "[].response.output[].call_id" => "[id]"});
+    }
+
+    /// Deltas take a fast path; one with a field it does not know takes the generic path and
+    /// keeps the field. Both write the same event otherwise.
+    #[test]
+    fn delta_fast_path_and_generic_path_agree() {
+        let run = |data: &str| {
+            let mut t = StreamTranslator::new(ctx(None));
+            let mut out = BytesMut::new();
+            t.on_data(data.as_bytes(), &mut out);
+            parse_openai_sse(&out).remove(0)
+        };
+        let plain = r#"{"type":"response.output_text.delta","output_index":0,"content_index":0,"item_id":"msg_1","delta":"h\u00e9 \"x\"","sequence_number":7}"#;
+        let extra = r#"{"type":"response.output_text.delta","output_index":0,"content_index":0,"item_id":"msg_1","delta":"h\u00e9 \"x\"","sequence_number":7,"obfuscation":"abc"}"#;
+        assert!(DeltaEvent::parse(plain.as_bytes()).is_some());
+        assert!(DeltaEvent::parse(extra.as_bytes()).is_none());
+        let fast = run(plain);
+        let mut generic = run(extra);
+        assert_eq!(generic["obfuscation"], "abc");
+        generic.as_object_mut().unwrap().remove("obfuscation");
+        assert_eq!(fast, generic);
+        assert_eq!(
+            fast,
+            json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0,
+                   "content_index": 0, "delta": "h\u{e9} \"x\"", "sequence_number": 0,
+                   "logprobs": []})
+        );
     }
 
     #[test]
