@@ -55,7 +55,7 @@ impl http_body::Body for GatewayBody {
     fn is_end_stream(&self) -> bool {
         match self {
             GatewayBody::Full(b) => b.is_none(),
-            GatewayBody::Stream(s) => s.done && s.pending.is_none(),
+            GatewayBody::Stream(s) => s.done && s.output.is_empty(),
         }
     }
 
@@ -77,15 +77,21 @@ fn format_duration(d: Duration) -> String {
     humantime_serde::re::humantime::format_duration(d).to_string()
 }
 
-/// Upstream SSE bytes → decoded events → translated OpenAI events, one output frame per
-/// upstream chunk (all events it completed), with an idle timeout between upstream chunks.
+/// Upstream SSE bytes → decoded events → translated OpenAI events, with an idle timeout
+/// between upstream chunks. Events are written as soon as the upstream has nothing more ready
+/// (after stepping aside once for it), all that arrived together in one frame.
 pub struct TranslatedStream {
     upstream: Option<ByteStream>,
     decoder: SseDecoder,
     translator: StreamTranslator,
     idle_timeout: Duration,
     idle: Pin<Box<tokio::time::Sleep>>,
-    pending: Option<Bytes>,
+    /// Translated events not yet handed to hyper.
+    output: BytesMut,
+    /// Frames written so far (each one write to the client, at most).
+    frames: u64,
+    /// Times the stream stepped aside for the upstream since its last chunk.
+    yields: u8,
     done: bool,
     /// The request's total deadline and its length (`server.request_timeout`).
     deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
@@ -129,7 +135,9 @@ impl TranslatedStream {
             translator,
             idle_timeout,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
-            pending: None,
+            output: BytesMut::new(),
+            yields: 0,
+            frames: 0,
             done: false,
             deadline,
             grace_over: crate::server::grace_over(),
@@ -153,6 +161,7 @@ impl TranslatedStream {
         self.upstream = None;
         tracing::info!(
             events = self.translator.events_written(),
+            frames = self.frames + 1,
             elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
             "stream ended"
         );
@@ -182,35 +191,29 @@ impl TranslatedStream {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if let Some(b) = self.pending.take() {
-            return Poll::Ready(Some(Ok(Frame::data(b))));
-        }
         let span = self.span.clone();
         let _entered = span.enter();
         loop {
             if self.done {
-                return Poll::Ready(None);
+                return Poll::Ready(self.take_output());
             }
-            if self.upstream.is_none() {
-                self.done = true;
-                return Poll::Ready(None);
-            }
-            let mut out = BytesMut::new();
             if let Some(reason) = self.poll_limits(cx) {
-                self.translator.on_upstream_error(&reason, &mut out);
+                self.translator.on_upstream_error(&reason, &mut self.output);
                 self.finish();
-                return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
+                continue;
             }
             let Some(upstream) = self.upstream.as_mut() else {
+                self.done = true;
                 continue;
             };
             match upstream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
                     let deadline = tokio::time::Instant::now() + self.idle_timeout;
                     self.idle.as_mut().reset(deadline);
+                    self.yields = 0;
                     self.decoder.push(&chunk);
                     while let Some(event) = self.decoder.next_event() {
-                        self.translator.on_data(&event.data, &mut out);
+                        self.translator.on_data(&event.data, &mut self.output);
                         if self.translator.is_finished() {
                             break;
                         }
@@ -218,10 +221,25 @@ impl TranslatedStream {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     tracing::warn!(error = %e, "upstream stream broke");
-                    self.translator
-                        .on_upstream_error(&format!("the upstream stream broke: {e}"), &mut out);
+                    self.translator.on_upstream_error(
+                        &format!("the upstream stream broke: {e}"),
+                        &mut self.output,
+                    );
                 }
-                Poll::Ready(None) => self.translator.on_upstream_end(&mut out),
+                Poll::Ready(None) => self.translator.on_upstream_end(&mut self.output),
+                Poll::Pending if !self.output.is_empty() && self.yields < MAX_YIELDS => {
+                    // The upstream connection's task hands over one chunk at a time and often
+                    // holds the next already. Step aside (to the back of the run queue) so it
+                    // can: what it delivers joins this write instead of costing a write and a
+                    // wake-up of its own.
+                    self.yields += 1;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Pending if !self.output.is_empty() => {
+                    self.yields = 0;
+                    return Poll::Ready(self.take_output());
+                }
                 Poll::Pending => match self.idle.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         tracing::warn!(timeout = ?self.idle_timeout, "upstream stream idle");
@@ -230,7 +248,7 @@ impl TranslatedStream {
                                 "the upstream sent nothing for {}",
                                 format_duration(self.idle_timeout)
                             ),
-                            &mut out,
+                            &mut self.output,
                         );
                     }
                     Poll::Pending => return Poll::Pending,
@@ -244,12 +262,27 @@ impl TranslatedStream {
             if self.translator.is_finished() {
                 self.finish();
             }
-            if !out.is_empty() {
-                return Poll::Ready(Some(Ok(Frame::data(out.freeze()))));
+            if self.output.len() >= MAX_FRAME {
+                return Poll::Ready(self.take_output());
             }
         }
     }
+
+    /// What is buffered for the client, as one frame (none when nothing is).
+    fn take_output(&mut self) -> Option<Result<Frame<Bytes>, Infallible>> {
+        if self.output.is_empty() {
+            return None;
+        }
+        self.frames += 1;
+        Some(Ok(Frame::data(self.output.split().freeze())))
+    }
 }
+
+/// How often a stream with output steps aside for an upstream chunk before writing.
+const MAX_YIELDS: u8 = 4;
+
+/// Output is written once this much is buffered, even while the upstream has more ready.
+const MAX_FRAME: usize = 16 * 1024;
 
 impl Drop for TranslatedStream {
     fn drop(&mut self) {
@@ -261,5 +294,63 @@ impl Drop for TranslatedStream {
                 "stream closed by the client before its end"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::response::{RequestEcho, ResponseContext};
+    use futures_util::StreamExt;
+    use http_body_util::BodyExt;
+
+    const CREATED: &[u8] = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"msg_1\",\"status\":\"in_progress\",\"output\":[]},\"sequence_number\":0}\n\n";
+    const DELTA: &[u8] = b"data: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"content_index\":0,\"item_id\":\"msg_1\",\"delta\":\"hi\",\"sequence_number\":1}\n\n";
+
+    fn body(upstream: ByteStream) -> GatewayBody {
+        let ctx = ResponseContext {
+            model: "echo-agent".into(),
+            conversation: None,
+            echo: RequestEcho::default(),
+        };
+        let stream = TranslatedStream::from_stream(
+            upstream,
+            StreamTranslator::new(ctx),
+            Duration::from_secs(30),
+        );
+        GatewayBody::Stream(Box::new(stream))
+    }
+
+    fn text(frame: Frame<Bytes>) -> String {
+        String::from_utf8(frame.into_data().expect("a data frame").to_vec()).expect("UTF-8")
+    }
+
+    /// Chunks that arrive together leave in one frame; a chunk followed by silence is written
+    /// without waiting for more.
+    #[tokio::test]
+    async fn coalesces_ready_chunks_and_never_holds_output_for_a_silent_upstream() {
+        let chunks = vec![
+            Ok(Bytes::from_static(CREATED)),
+            Ok(Bytes::from_static(DELTA)),
+        ];
+        let upstream = futures_util::stream::iter(chunks).chain(futures_util::stream::pending());
+        let mut body = body(Box::pin(upstream));
+        let first = tokio::time::timeout(Duration::from_secs(2), body.frame())
+            .await
+            .expect("the buffered events are written although the upstream stays silent")
+            .expect("a frame")
+            .expect("infallible");
+        let first = text(first);
+        assert!(first.contains("event: response.created"), "{first}");
+        assert!(
+            first.contains("event: response.output_text.delta"),
+            "{first}"
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), body.frame())
+                .await
+                .is_err(),
+            "nothing more until the upstream speaks"
+        );
     }
 }
