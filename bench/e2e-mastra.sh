@@ -66,31 +66,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-[ -n "$OUT" ] || OUT=$BENCH/results/$STAMP-e2e
-LOGS=$OUT/logs
-mkdir -p "$LOGS"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mastra-e2e.XXXXXX")
-PIDS=()
-say() { echo "[e2e] $*"; echo "[$(date -u +%H:%M:%S)] $*" >>"$LOGS/run.log"; }
-die() { say "FAILED: $*"; exit 1; }
-cleanup() {
-    local rc=$? pid
-    for pid in "${PIDS[@]:-}"; do [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]:-}"; do
-        [ -n "$pid" ] || continue
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        ! kill -0 "$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-PYTHON=python3
-[ ! -x /usr/bin/python3 ] || PYTHON=/usr/bin/python3
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
+bench_start e2e e2e
 # wait_line NAME PID LOG PATTERN: until LOG has PATTERN (60 s at most)
 wait_line() {
     local name=$1 pid=$2 log=$3 pattern=$4
