@@ -40,11 +40,9 @@ pub fn encode_segment(s: &str) -> String {
 pub struct MastraClient {
     http: reqwest::Client,
     name: String,
-    /// Base URL with the `/api` prefix, no trailing slash.
-    api_base: String,
-    /// The same, parsed once: each call's URL is a clone with its path set, which spares
-    /// parsing the scheme and host (IDNA included) on every request.
-    api_base_url: reqwest::Url,
+    /// Base URL with the `/api` prefix, no trailing slash. Each call's URL is a clone with its
+    /// path set, which spares parsing the scheme and host (IDNA included) on every request.
+    api_base: reqwest::Url,
     response_timeout: Duration,
     probe_timeout: Duration,
     connect_timeout: Duration,
@@ -118,8 +116,7 @@ impl MastraClient {
         let client = Self {
             http,
             name: spec.name.clone(),
-            api_base: format!("{}/api", spec.url.as_str().trim_end_matches('/')),
-            api_base_url: {
+            api_base: {
                 let mut url = spec.url.clone();
                 url.set_path(&format!("{}/api", spec.url.path().trim_end_matches('/')));
                 url.set_query(None);
@@ -180,19 +177,15 @@ impl MastraClient {
         &self.name
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.api_base)
-    }
-
     /// `path` (`/v1/…`, maybe with `?query`) under the upstream's `/api` base.
     fn endpoint(&self, path: &str) -> reqwest::Url {
         let (path, query) = match path.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (path, None),
         };
-        let mut url = self.api_base_url.clone();
-        let mut full = String::with_capacity(self.api_base_url.path().len() + path.len());
-        full.push_str(self.api_base_url.path());
+        let mut url = self.api_base.clone();
+        let mut full = String::with_capacity(self.api_base.path().len() + path.len());
+        full.push_str(self.api_base.path());
         full.push_str(path);
         url.set_path(&full);
         url.set_query(query);
@@ -220,7 +213,7 @@ impl MastraClient {
         } else if e.is_timeout() {
             ApiError::upstream_timeout(&self.name, after)
         } else {
-            ApiError::upstream_unreachable(&self.name, &self.api_base, error_chain(e))
+            ApiError::upstream_unreachable(&self.name, self.api_base.as_str(), error_chain(e))
         }
     }
 
@@ -361,7 +354,7 @@ impl MastraClient {
     /// One readiness GET (no retries, `probe_timeout`); a transport failure names the upstream.
     async fn probe_get(&self, path: &str) -> Result<reqwest::Response, String> {
         self.http
-            .get(self.url(path))
+            .get(self.endpoint(path))
             .timeout(self.probe_timeout)
             .send()
             .await
@@ -462,7 +455,8 @@ mod tests {
                 "/agents",
                 "/memory/threads?resourceId=r%20x&orderBy=createdAt",
             ] {
-                let parsed = reqwest::Url::parse(&c.url(path)).expect("a valid URL");
+                let whole = format!("{}{path}", c.api_base.as_str());
+                let parsed = reqwest::Url::parse(&whole).expect("a valid URL");
                 assert_eq!(
                     c.endpoint(path).as_str(),
                     parsed.as_str(),
