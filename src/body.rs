@@ -78,8 +78,9 @@ fn format_duration(d: Duration) -> String {
 }
 
 /// Upstream SSE bytes → decoded events → translated OpenAI events, with an idle timeout
-/// between upstream chunks. Events are written as soon as the upstream has nothing more ready
-/// (after stepping aside once for it), all that arrived together in one frame.
+/// between upstream chunks. The first events are written at once; later ones as soon as the
+/// upstream has nothing more ready (after stepping aside up to `MAX_YIELDS` times for it), all
+/// that arrived together in one frame.
 pub struct TranslatedStream {
     upstream: Option<ByteStream>,
     decoder: SseDecoder,
