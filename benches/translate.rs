@@ -108,13 +108,13 @@ fn event_chunks(raw: &'static [u8]) -> Vec<&'static [u8]> {
 
 /// One stream, exactly as `body::TranslatedStream::poll_next_frame` drives it: per upstream
 /// chunk, push, drain the decoder into the translator, and freeze the output frame.
-fn translate_stream(chunks: &[&[u8]], ctx: &ResponseContext) -> usize {
+fn translate_stream(chunks: &[&'static [u8]], ctx: &ResponseContext) -> usize {
     let mut decoder = SseDecoder::new();
     let mut translator = StreamTranslator::new(ctx.clone());
     let mut written = 0;
     for chunk in chunks {
         let mut out = BytesMut::new();
-        decoder.push(chunk);
+        decoder.push(bytes::Bytes::from_static(chunk));
         while let Some(event) = decoder.next_event() {
             translator.on_data(&event.data, &mut out);
             if translator.is_finished() {
@@ -130,11 +130,11 @@ fn translate_stream(chunks: &[&[u8]], ctx: &ResponseContext) -> usize {
     written
 }
 
-fn decoded_events(chunks: &[&[u8]]) -> Vec<bytes::Bytes> {
+fn decoded_events(chunks: &[&'static [u8]]) -> Vec<bytes::Bytes> {
     let mut decoder = SseDecoder::new();
     let mut events = Vec::new();
     for chunk in chunks {
-        decoder.push(chunk);
+        decoder.push(bytes::Bytes::from_static(chunk));
         while let Some(event) = decoder.next_event() {
             events.push(event.data);
         }

@@ -212,7 +212,10 @@ impl TranslatedStream {
                     let deadline = tokio::time::Instant::now() + self.idle_timeout;
                     self.idle.as_mut().reset(deadline);
                     self.yields = 0;
-                    self.decoder.push(&chunk);
+                    // Room for the translation at once (it is about the size of its input),
+                    // instead of growing step by step while events are written.
+                    self.output.reserve(chunk.len() + chunk.len() / 2);
+                    self.decoder.push(chunk);
                     while let Some(event) = self.decoder.next_event() {
                         self.translator.on_data(&event.data, &mut self.output);
                         if self.translator.is_finished() {
@@ -270,13 +273,14 @@ impl TranslatedStream {
         }
     }
 
-    /// What is buffered for the client, as one frame (none when nothing is).
+    /// What is buffered for the client, as one frame (none when nothing is). The frame takes
+    /// the whole buffer with it, so a stream waiting for its upstream holds no output memory.
     fn take_output(&mut self) -> Option<Result<Frame<Bytes>, Infallible>> {
         if self.output.is_empty() {
             return None;
         }
         self.frames += 1;
-        Some(Ok(Frame::data(self.output.split().freeze())))
+        Some(Ok(Frame::data(std::mem::take(&mut self.output).freeze())))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Incremental decoder for Mastra's `text/event-stream` bodies (WHATWG SSE field rules).
 //!
 //! Chunks arrive split anywhere; complete events come out as soon as their blank line is seen.
-//! A single `data:` line is handed out as a zero-copy slice of the input buffer. An event cut off
+//! A single `data:` line is handed out as a zero-copy slice of the chunk it arrived in. An event cut off
 //! by the end of the stream is dropped, never emitted half-parsed.
 
 use bytes::{Bytes, BytesMut};
@@ -14,7 +14,12 @@ pub struct SseEvent {
 
 #[derive(Debug, Default)]
 pub struct SseDecoder {
-    buf: BytesMut,
+    /// The chunk being read, zero-copy, while nothing is carried over from the previous one.
+    input: Bytes,
+    /// An incomplete line carried over, with the chunks appended to it until it completes.
+    /// Emptied (and its memory given back) as soon as it is read, so an idle stream holds
+    /// neither this nor the transport's read buffer.
+    carried: BytesMut,
     event: Option<String>,
     data: Option<Data>,
 }
@@ -30,19 +35,47 @@ impl SseDecoder {
         Self::default()
     }
 
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
+    pub fn push(&mut self, chunk: Bytes) {
+        if self.input.is_empty() && self.carried.is_empty() {
+            self.input = chunk;
+        } else {
+            self.carry_input();
+            self.carried.extend_from_slice(&chunk);
+        }
     }
 
     /// Bytes held for an event whose blank line has not arrived yet.
     pub fn pending_bytes(&self) -> usize {
-        self.buf.len()
+        self.input.len() + self.carried.len()
+    }
+
+    fn carry_input(&mut self) {
+        if !self.input.is_empty() {
+            self.carried.extend_from_slice(&self.input);
+            self.input = Bytes::new();
+        }
+    }
+
+    /// The next complete line (with its line ending), if one has arrived.
+    fn next_line(&mut self) -> Option<(Bytes, usize)> {
+        if !self.input.is_empty() {
+            if let Some(newline) = memchr::memchr(b'\n', &self.input) {
+                return Some((self.input.split_to(newline + 1), newline));
+            }
+            self.carry_input();
+            return None;
+        }
+        let newline = memchr::memchr(b'\n', &self.carried)?;
+        let line = self.carried.split_to(newline + 1).freeze();
+        if self.carried.is_empty() {
+            self.carried = BytesMut::new();
+        }
+        Some((line, newline))
     }
 
     pub fn next_event(&mut self) -> Option<SseEvent> {
         loop {
-            let newline = memchr::memchr(b'\n', &self.buf)?;
-            let line = self.buf.split_to(newline + 1).freeze();
+            let (line, newline) = self.next_line()?;
             let mut end = newline;
             if end > 0 && line[end - 1] == b'\r' {
                 end -= 1;
@@ -120,9 +153,9 @@ mod tests {
         let input = b"event: a\ndata: {\"x\":1}\n\n: comment\n\ndata: two\r\ndata: lines\r\n\r\ndata: [DONE]\n\n";
         for cut in 0..input.len() {
             let mut d = SseDecoder::new();
-            d.push(&input[..cut]);
+            d.push(Bytes::from_static(&input[..cut]));
             let mut got = all(&mut d);
-            d.push(&input[cut..]);
+            d.push(Bytes::from_static(&input[cut..]));
             got.extend(all(&mut d));
             assert_eq!(got.len(), 3, "cut at {cut}");
             assert_eq!(got[0].event.as_deref(), Some("a"));
@@ -136,10 +169,40 @@ mod tests {
     #[test]
     fn incomplete_event_is_not_emitted() {
         let mut d = SseDecoder::new();
-        d.push(b"data: {\"trunc");
+        d.push(Bytes::from_static(b"data: {\"trunc"));
         assert!(d.next_event().is_none());
-        d.push(b"ated\"}\n");
+        d.push(Bytes::from_static(b"ated\"}\n"));
         assert!(d.next_event().is_none());
         assert!(d.pending_bytes() == 0);
+    }
+
+    #[test]
+    fn splits_anywhere_into_three() {
+        let input: &'static [u8] = b"data: {\"a\":1}\n\nevent: b\ndata: x\ndata: y\n\n";
+        for i in 0..input.len() {
+            for j in i..input.len() {
+                let mut d = SseDecoder::new();
+                let mut got = Vec::new();
+                for piece in [&input[..i], &input[i..j], &input[j..]] {
+                    d.push(Bytes::from_static(piece));
+                    got.extend(all(&mut d));
+                }
+                assert_eq!(got.len(), 2, "cuts at {i}, {j}");
+                assert_eq!(&got[0].data[..], b"{\"a\":1}");
+                assert_eq!(got[1].event.as_deref(), Some("b"));
+                assert_eq!(&got[1].data[..], b"x\ny");
+                assert_eq!(d.pending_bytes(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_event_in_one_chunk_is_not_copied() {
+        let chunk = Bytes::from_static(b"data: {\"a\":1}\n\n");
+        let mut d = SseDecoder::new();
+        d.push(chunk.clone());
+        let event = d.next_event().expect("one event");
+        assert!(chunk.as_ptr_range().contains(&event.data.as_ptr()));
+        assert_eq!(d.pending_bytes(), 0);
     }
 }

@@ -389,7 +389,7 @@ mod tests {
         let mut t = StreamTranslator::new(ctx(Some("thread-1")));
         let mut out = BytesMut::new();
         for chunk in raw.chunks(97) {
-            dec.push(chunk);
+            dec.push(bytes::Bytes::copy_from_slice(chunk));
             while let Some(ev) = dec.next_event() {
                 t.on_data(&ev.data, &mut out);
             }
