@@ -7,6 +7,8 @@
 #   bash bench/soak.sh                          10,000 streams of ~25 s each
 #   bash bench/soak.sh --streams 2000 --stream-secs 10
 #   bash bench/soak.sh --proto h2c              the streams multiplexed over h2c connections
+#   bash bench/soak.sh --proxy bare             the same soak through bench's bare-proxy: the
+#                                               memory floor of the stack (hyper + hyper-util)
 #   bash bench/soak.sh --help
 #
 # Results go to bench/results/<UTC timestamp>-soak/ (soak.md, soak.json, samples.csv, logs/).
@@ -23,6 +25,7 @@ DELAY_MS=1000
 DELTAS=24
 PROTO=auto
 GATEWAY_BIN=""
+PROXY=gateway
 GATEWAY_CONFIG=default
 GATEWAY_ENV=()
 OUT=""
@@ -44,6 +47,9 @@ Flags:
                        over h2c connections (the gateway still opens one upstream connection per
                        stream). auto (default): h1 if the gateway's open-files limit fits 2N+200
                        fds, else h2c (and it says why)
+  --proxy gateway|bare what holds the streams: the gateway (default), or bench's bare-proxy
+                       (relays the fake's bytes untranslated; no admin port, so no open_streams
+                       gauge): what the same streams cost the stack itself
   --gateway-bin PATH   the gateway binary (default target/release/mastra-gateway; built with
                        cargo build --release --locked if missing)
   --gateway-config P   config file, or "none" for built-in defaults (default: the checkout's config.toml)
@@ -63,6 +69,7 @@ while [ $# -gt 0 ]; do
     --deltas) DELTAS=$2; shift ;;
     --proto) PROTO=$2; shift ;;
     --gateway-bin) GATEWAY_BIN=$2; shift ;;
+    --proxy) PROXY=$2; shift ;;
     --gateway-config) GATEWAY_CONFIG=$2; shift ;;
     --gateway-env) GATEWAY_ENV+=("$2"); shift ;;
     --idle-after) IDLE_AFTER=$2; shift ;;
@@ -74,6 +81,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$PROTO" in h1 | h2c | auto) ;; *) echo "soak: --proto must be h1, h2c or auto" >&2; exit 2 ;; esac
+case "$PROXY" in gateway | bare) ;; *) echo "soak: --proxy must be gateway or bare" >&2; exit 2 ;; esac
 
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
@@ -117,12 +125,15 @@ fi
 
 # Build what is missing.
 FAKE=$ROOT/target/bench-fake-mastra/release/fake-mastra
-if [ ! -x "$FAKE" ]; then
+BARE=$ROOT/target/bench-fake-mastra/release/bare-proxy
+if [ ! -x "$FAKE" ] || [ ! -x "$BARE" ]; then
     say "building bench/fake-mastra (release)"
     cargo build --release --locked --manifest-path "$BENCH/fake-mastra/Cargo.toml" \
         --target-dir "$ROOT/target/bench-fake-mastra" >"$LOGS/build-fake.log" 2>&1 || die "fake build (log: $LOGS/build-fake.log)"
 fi
-if [ -n "$GATEWAY_BIN" ]; then
+if [ "$PROXY" = bare ]; then
+    GW=$BARE
+elif [ -n "$GATEWAY_BIN" ]; then
     GW=$(cd "$(dirname "$GATEWAY_BIN")" && pwd)/$(basename "$GATEWAY_BIN")
 else
     GW=$ROOT/target/release/mastra-gateway
@@ -155,10 +166,19 @@ fi
 # Room for all client connections (the default cap is 10,000), and no idle upstream connection
 # kept beyond the default pool.
 GW_ENV=(MASTRA_GATEWAY__SERVER__MAX_CONNECTIONS=$((STREAMS + 1000)) "${GATEWAY_ENV[@]}")
-(cd "$WORK" && exec env "${GW_ENV[@]}" "$GW" "${GW_ARGS[@]}") >"$LOGS/gateway.log" 2>&1 &
-GW_PID=$!
-PIDS+=("$GW_PID")
-wait_http gateway "$GW_PID" "http://127.0.0.1:$ADMIN_PORT/readyz"
+METRICS=(--metrics "http://127.0.0.1:$ADMIN_PORT/metrics")
+if [ "$PROXY" = bare ]; then
+    (cd "$WORK" && exec "$GW" --port "$GW_PORT" --upstream "127.0.0.1:$FAKE_PORT") >"$LOGS/gateway.log" 2>&1 &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    wait_http bare-proxy "$GW_PID" "http://127.0.0.1:$GW_PORT/api/agents"
+    METRICS=()
+else
+    (cd "$WORK" && exec env "${GW_ENV[@]}" "$GW" "${GW_ARGS[@]}") >"$LOGS/gateway.log" 2>&1 &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    wait_http gateway "$GW_PID" "http://127.0.0.1:$ADMIN_PORT/readyz"
+fi
 say "fake-mastra :$FAKE_PORT (delay ${DELAY_MS} ms, ${EVENTS_UP} events ${GAP_MS} ms apart: ~$(((DELAY_MS + GAP_MS * (EVENTS_UP - 1)) / 1000)) s per stream), gateway :$GW_PORT (pid $GW_PID), open-files limit $NOFILE"
 
 sleep 1
@@ -169,7 +189,7 @@ echo 5 >"/proc/$GW_PID/clear_refs" 2>/dev/null || true
 say "opening $STREAMS streams ($PROTO) ..."
 RC=0
 "$PYTHON" "$BENCH/soak_client.py" --url "http://127.0.0.1:$GW_PORT/v1/responses" --streams "$STREAMS" \
-    --proto "$PROTO" --pid "$GW_PID" --metrics "http://127.0.0.1:$ADMIN_PORT/metrics" \
+    --proto "$PROTO" --pid "$GW_PID" "${METRICS[@]}" \
     --connect-parallel "$CONNECT_PARALLEL" --timeout $((STREAM_SECS + 120)) --out "$OUT" >"$LOGS/client.log" 2>&1 || RC=$?
 [ -s "$OUT/soak.json" ] || { tail -n 30 "$LOGS/client.log"; die "the soak client wrote no result (log: $LOGS/client.log)"; }
 HWM_KB=$(status_kb "$GW_PID" VmHWM)
@@ -182,10 +202,11 @@ UPSTREAM=$(curl -s --max-time 5 "http://127.0.0.1:$FAKE_PORT/__bench/stats" || e
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT+="+dirty"
 REPRO="bash bench/soak.sh --streams $STREAMS --stream-secs $STREAM_SECS --delay-ms $DELAY_MS --proto $PROTO"
+[ "$PROXY" = gateway ] || REPRO+=" --proxy $PROXY"
 [ -z "$GATEWAY_BIN" ] || REPRO+=" --gateway-bin $GATEWAY_BIN"
 for e in "${GATEWAY_ENV[@]}"; do REPRO+=" --gateway-env $e"; done
 export S_IDLE_KB=$IDLE_KB S_HWM_KB=$HWM_KB S_AFTER_KB=$AFTER_KB S_UPSTREAM=$UPSTREAM S_COMMIT=$COMMIT \
-    S_REPRO=$REPRO S_GW=${GW#"$ROOT"/} S_NOFILE=$NOFILE S_STAMP=$STAMP S_GAP=$GAP_MS S_DELAY=$DELAY_MS \
+    S_REPRO=$REPRO S_PROXY=$PROXY S_GW=${GW#"$ROOT"/} S_NOFILE=$NOFILE S_STAMP=$STAMP S_GAP=$GAP_MS S_DELAY=$DELAY_MS \
     S_EVENTS_UP=$EVENTS_UP
 "$PYTHON" - "$OUT" <<'PY' || RC=1
 import json, os, sys
@@ -195,6 +216,7 @@ d = json.load(open(os.path.join(out, "soak.json")))
 up = json.loads(e.get("S_UPSTREAM") or "{}")
 idle, hwm, after = (int(e[k]) / 1024 for k in ("S_IDLE_KB", "S_HWM_KB", "S_AFTER_KB"))
 cpu = os.cpu_count()
+who = "bare-proxy" if e["S_PROXY"] == "bare" else "gateway"
 model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 n = d["streams"]
 g = d["gateway_peak"]
@@ -203,7 +225,7 @@ lines = [
     f"# mastra-gateway stream soak, {e['S_STAMP']}",
     "",
     f"- machine: {cpu} CPU(s), {model}; load average now {' '.join(open('/proc/loadavg').read().split()[:3])}",
-    f"- gateway: `{e['S_GW']}` (commit {e['S_COMMIT']}), open-files limit {e['S_NOFILE']}",
+    f"- {who}: `{e['S_GW']}` (commit {e['S_COMMIT']}), open-files limit {e['S_NOFILE']}",
     f"- fake Mastra: {e['S_DELAY']} ms before the head, {e['S_EVENTS_UP']} events {e['S_GAP']} ms apart",
     f"- client: bench/soak_client.py, {d['proto']}"
     + (f" over {d['h2_connections']} connection(s)" if d.get("h2_connections") else ", one connection per stream"),
@@ -218,10 +240,10 @@ lines = [
     f"| events per stream (min / max) | {d['events_per_stream']['min']} / {d['events_per_stream']['max']} |",
     f"| stream duration p50 / p99 / max | {d['stream_duration_s']['p50']} / {d['stream_duration_s']['p99']} / {d['stream_duration_s']['max']} s |",
     f"| all heads received after / first stream done after | {d['ramp_s_last_head']} s / {d['first_complete_s']} s |",
-    f"| **gateway RSS idle** (after start, before any request) | **{idle:.1f} MB** |",
-    f"| **gateway peak RSS** (VmHWM during the soak) | **{hwm:.1f} MB** |",
-    f"| gateway RSS after the soak (idle again) | {after:.1f} MB |",
-    f"| gateway peak open fds / threads | {g['fds']:,} / {g['threads']} |",
+    f"| **{who} RSS idle** (after start, before any request) | **{idle:.1f} MB** |",
+    f"| **{who} peak RSS** (VmHWM during the soak) | **{hwm:.1f} MB** |",
+    f"| {who} RSS after the soak (idle again) | {after:.1f} MB |",
+    f"| {who} peak open fds / threads | {g['fds']:,} / {g['threads']} |",
     f"| peak RSS over idle, per stream | {per_stream_kb:.1f} KB |",
     f"| upstream calls (fake's counters) | {up} |",
     "",

@@ -1,7 +1,8 @@
 //! The benchmark's "(d) bare hyper proxy" reference: the least a hyper 1 + hyper-util reverse
 //! proxy can do per request (no parsing, no translation, no logging, no metrics). It maps
 //! `/v1/…` to the upstream's `/api/v1/…` and relays bodies frame by frame, on a multi-thread
-//! tokio runtime like the gateway's. What the gateway costs above it is the gateway's own work;
+//! tokio runtime like the gateway's. Like the gateway, it serves HTTP/1.1 and h2c on one port
+//! (hyper-util's `auto` builder) and speaks HTTP/1.1 to the upstream. What the gateway costs above it is the gateway's own work;
 //! what this costs above nginx is the price of the stack.
 //!
 //!     bare-proxy --port 8081 --upstream 127.0.0.1:4111 [--threads N]
@@ -52,6 +53,7 @@ async fn proxy(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, hyper::Error> {
     let (mut parts, body) = req.into_parts();
+    parts.version = hyper::Version::HTTP_11;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let path = match path.strip_prefix("/v1/") {
         Some(rest) => format!("/api/v1/{rest}"),
@@ -87,7 +89,7 @@ async fn serve(args: Args) -> std::io::Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = TcpListener::bind(addr).await?;
     println!("bare-proxy listening on http://{addr} -> http://{upstream}");
-    let http = hyper::server::conn::http1::Builder::new();
+    let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(pair) => pair,
@@ -98,12 +100,10 @@ async fn serve(args: Args) -> std::io::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         let client = client.clone();
-        let conn = http.serve_connection(
-            TokioIo::new(stream),
-            service_fn(move |req| proxy(client.clone(), upstream, req)),
-        );
+        let http = http.clone();
         tokio::spawn(async move {
-            let _ = conn.await;
+            let service = service_fn(move |req| proxy(client.clone(), upstream, req));
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
