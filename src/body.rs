@@ -12,7 +12,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -20,6 +20,7 @@ use futures_util::Stream;
 use http_body::{Frame, SizeHint};
 
 use crate::mastra::sse::SseDecoder;
+use crate::server::GraceOver;
 use crate::telemetry::{self, OpenStreamGuard, RequestContext};
 use crate::translate::stream::StreamTranslator;
 
@@ -70,9 +71,6 @@ impl http_body::Body for GatewayBody {
 
 type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
-/// Resolves when the shutdown grace period is over (see [`crate::server`]).
-pub type GraceOver = Pin<Box<dyn Future<Output = ()> + Send>>;
-
 fn format_duration(d: Duration) -> String {
     humantime_serde::re::humantime::format_duration(d).to_string()
 }
@@ -97,6 +95,9 @@ pub struct TranslatedStream {
     /// The request's total deadline and its length (`server.request_timeout`).
     deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
     grace_over: Option<GraceOver>,
+    /// The waker the deadline and the grace period were last polled with: while hyper polls
+    /// with the same one, they are only checked, not polled again.
+    limits_waker: Option<Waker>,
     /// When the request arrived and its agent label, until the first token is recorded.
     first_token: Option<(Instant, &'static str)>,
     started: Instant,
@@ -142,6 +143,7 @@ impl TranslatedStream {
             done: false,
             deadline,
             grace_over: crate::server::grace_over(),
+            limits_waker: None,
             first_token: Some((started, ctx.map_or(telemetry::UNKNOWN_AGENT, |c| c.agent()))),
             started,
             span: tracing::Span::current(),
@@ -170,8 +172,20 @@ impl TranslatedStream {
 
     /// Why the stream must end now regardless of the upstream, if it must.
     fn poll_limits(&mut self, cx: &mut Context<'_>) -> Option<String> {
+        let register = !self
+            .limits_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
+        if register {
+            self.limits_waker = Some(cx.waker().clone());
+        }
         if let Some((deadline, timeout)) = self.deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
+            let passed = if register {
+                deadline.as_mut().poll(cx).is_ready()
+            } else {
+                deadline.is_elapsed()
+            };
+            if passed {
                 tracing::warn!(timeout = ?timeout, "request deadline passed; ending the stream");
                 return Some(format!(
                     "the request took longer than the gateway's limit of {} (server.request_timeout)",
@@ -180,7 +194,7 @@ impl TranslatedStream {
             }
         }
         if let Some(grace_over) = self.grace_over.as_mut() {
-            if grace_over.as_mut().poll(cx).is_ready() {
+            if grace_over.poll_over(cx, register) {
                 tracing::warn!("shutdown grace period over; ending the stream");
                 return Some("the gateway is shutting down".to_string());
             }

@@ -14,9 +14,12 @@
 //! remaining connections are closed. The admin listener keeps answering (`/readyz` = 503) until
 //! the drain is over.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Context;
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -127,16 +130,40 @@ tokio::task_local! {
     static GRACE_OVER: watch::Receiver<bool>;
 }
 
-/// Resolves when the shutdown grace period is over; `None` outside a request served by a
-/// [`Gateway`]. Streams use it to end with `response.failed` before their connection closes.
-pub fn grace_over() -> Option<crate::body::GraceOver> {
-    let mut rx = GRACE_OVER.try_with(Clone::clone).ok()?;
-    Some(Box::pin(async move {
-        if rx.wait_for(|over| *over).await.is_err() {
-            // The server is gone without declaring the grace period over: never resolve.
-            std::future::pending::<()>().await;
+/// The end of the shutdown grace period as a stream waits for it; `None` outside a request
+/// served by a [`Gateway`]. Streams use it to end with `response.failed` before their connection
+/// closes.
+pub fn grace_over() -> Option<GraceOver> {
+    let over = GRACE_OVER.try_with(Clone::clone).ok()?;
+    let mut rx = over.clone();
+    Some(GraceOver {
+        over,
+        wait: Box::pin(async move {
+            if rx.wait_for(|over| *over).await.is_err() {
+                // The server is gone without declaring the grace period over: never resolve.
+                std::future::pending::<()>().await;
+            }
+        }),
+    })
+}
+
+/// See [`grace_over`].
+pub struct GraceOver {
+    /// Tells cheaply whether anything was sent since the stream started.
+    over: watch::Receiver<bool>,
+    wait: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl GraceOver {
+    /// Whether the grace period is over. The waiting future is polled (which registers `cx`'s
+    /// waker) when `register` is set or once the server has sent something; otherwise a
+    /// version check stands in for it, as a stream is polled once per upstream chunk.
+    pub fn poll_over(&mut self, cx: &mut Context<'_>, register: bool) -> bool {
+        if register || self.over.has_changed().unwrap_or(true) {
+            return self.wait.as_mut().poll(cx).is_ready();
         }
-    }))
+        false
+    }
 }
 
 async fn serve_api(listener: TcpListener, state: LiveState, rx: watch::Receiver<bool>) {
