@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Body of `POST /api/v1/responses`.
@@ -59,7 +60,8 @@ pub struct MastraResponse {
     pub completed_at: Option<i64>,
     pub model: Option<String>,
     pub status: Option<String>,
-    pub output: Vec<Value>,
+    /// Kept as Mastra wrote them: most are already in OpenAI's shape and pass through as they are.
+    pub output: Vec<Box<RawValue>>,
     pub usage: Option<MastraUsage>,
     pub error: Value,
     pub incomplete_details: Value,

@@ -1,9 +1,19 @@
 //! The OpenAI `Response` object: every key reference/openai.md §1.3 lists, nulls where no value.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// An output item: the upstream's own JSON when it already has OpenAI's shape (no tree is built
+/// for it), else a rewritten one.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum OutputItem {
+    AsIs(Box<RawValue>),
+    Rewritten(Value),
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Response {
     pub id: String,
     pub object: &'static str,
@@ -17,7 +27,7 @@ pub struct Response {
     pub max_output_tokens: Option<u64>,
     pub max_tool_calls: Option<u64>,
     pub model: String,
-    pub output: Vec<Value>,
+    pub output: Vec<OutputItem>,
     pub parallel_tool_calls: bool,
     pub previous_response_id: Option<String>,
     pub conversation: Option<ConversationRef>,

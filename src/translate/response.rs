@@ -1,11 +1,16 @@
 //! Mastra Response object → OpenAI Response object, and output items between the two.
 
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::mastra::types::MastraResponse;
 use crate::openai::request::CreateResponseRequest;
 use crate::openai::response::{
-    ConversationRef, InputTokensDetails, OutputTokensDetails, Response, Usage,
+    ConversationRef, InputTokensDetails, OutputItem, OutputTokensDetails, Response, Usage,
 };
 use crate::translate::ids;
 
@@ -122,7 +127,11 @@ pub fn response_from_mastra(m: MastraResponse, ctx: &ResponseContext) -> Respons
         max_output_tokens: echo.max_output_tokens,
         max_tool_calls: echo.max_tool_calls,
         model: ctx.model.clone(),
-        output: m.output.into_iter().map(output_item_from_mastra).collect(),
+        output: m
+            .output
+            .into_iter()
+            .map(output_item_from_mastra_raw)
+            .collect(),
         parallel_tool_calls: echo.parallel_tool_calls,
         previous_response_id: m
             .previous_response_id
@@ -181,6 +190,56 @@ fn normalize_text(text: &Value) -> Value {
 
 /// One Mastra output item → the OpenAI item: `fc_`/`fco_` ids for tool items, `status` always
 /// set, `annotations`/`logprobs` on every text part.
+/// [`output_item_from_mastra`] for an item as Mastra wrote it: a message already in OpenAI's
+/// shape (a `status`, and `output_text` parts with `annotations` and `logprobs`) passes through
+/// untouched; anything else is parsed and rewritten.
+pub fn output_item_from_mastra_raw(item: Box<RawValue>) -> OutputItem {
+    if ReadyMessage::matches(item.get()) {
+        return OutputItem::AsIs(item);
+    }
+    match serde_json::from_str(item.get()) {
+        Ok(value) => OutputItem::Rewritten(output_item_from_mastra(value)),
+        Err(_) => OutputItem::AsIs(item),
+    }
+}
+
+/// A message item that [`output_item_from_mastra`] would leave as it is. Any other key, or a
+/// missing one, makes it take the general path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadyMessage<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    id: Option<IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    role: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    status: IgnoredAny,
+    #[serde(borrow)]
+    content: Vec<ReadyTextPart<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ReadyTextPart<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    text: IgnoredAny,
+    annotations: IgnoredAny,
+    logprobs: IgnoredAny,
+}
+
+impl ReadyMessage<'_> {
+    fn matches(json: &str) -> bool {
+        serde_json::from_str::<ReadyMessage>(json)
+            .is_ok_and(|m| m.kind == "message" && m.content.iter().all(|p| p.kind == "output_text"))
+    }
+}
+
 pub fn output_item_from_mastra(item: Value) -> Value {
     let Value::Object(mut obj) = item else {
         return item;
@@ -261,10 +320,12 @@ mod tests {
 
     #[test]
     fn text_response() {
-        insta::assert_json_snapshot!(response_from_mastra(
+        // Through serde_json, as the gateway writes it (output items may be raw JSON).
+        insta::assert_json_snapshot!(serde_json::to_value(response_from_mastra(
             mastra("mastra_response_text.json"),
             &ctx()
-        ));
+        ))
+        .unwrap());
     }
 
     #[test]
@@ -280,10 +341,34 @@ mod tests {
             conversation: Some("thread-9".into()),
             echo: RequestEcho::from_request(&req),
         };
-        insta::assert_json_snapshot!(response_from_mastra(
+        insta::assert_json_snapshot!(serde_json::to_value(response_from_mastra(
             mastra("mastra_response_tool.json"),
             &c
-        ));
+        ))
+        .unwrap());
+    }
+
+    #[test]
+    fn output_items_pass_through_only_when_already_in_openai_shape() {
+        let ready = r#"{"id":"msg_1","type":"message","role":"assistant","status":"completed","content":[{"type":"output_text","text":"hi \"x\"","annotations":[],"logprobs":[]}]}"#;
+        let raw = |s: &str| RawValue::from_string(s.to_string()).unwrap();
+        let out = |item: OutputItem| serde_json::to_string(&item).unwrap();
+        // Already OpenAI's shape: the very bytes Mastra sent.
+        let item = output_item_from_mastra_raw(raw(ready));
+        assert!(matches!(item, OutputItem::AsIs(_)));
+        assert_eq!(out(item), ready);
+        // Anything to fill in or rewrite takes the general path, with the same result as before.
+        for mastra in [
+            r#"{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"output_text","text":"a"}]}"#,
+            r#"{"id":"msg_1","type":"message","role":"assistant","status":"completed","content":[{"type":"output_text","text":"a","annotations":[],"logprobs":[]}],"extra":1}"#,
+            r#"{"type":"function_call","call_id":"c1","name":"f","arguments":{"a":1}}"#,
+            r#"{"type":"message","status":"completed","content":[{"type":"refusal","refusal":"no"}]}"#,
+        ] {
+            let item = output_item_from_mastra_raw(raw(mastra));
+            assert!(matches!(item, OutputItem::Rewritten(_)), "{mastra}");
+            let general = output_item_from_mastra(serde_json::from_str(mastra).unwrap());
+            assert_eq!(out(item), serde_json::to_string(&general).unwrap());
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::mastra::types::MastraResponse;
-use crate::openai::response::Response;
+use crate::openai::response::{OutputItem, Response};
 use crate::translate::response::{
     normalize_text_part, output_item_from_mastra, response_from_mastra, ResponseContext,
 };
@@ -218,7 +218,12 @@ impl StreamTranslator {
         base.error = json!({"code": code, "message": message});
         base.usage = None;
         let mut response = response_from_mastra(base, &self.ctx);
-        response.output = self.done_items.values().cloned().collect();
+        response.output = self
+            .done_items
+            .values()
+            .cloned()
+            .map(OutputItem::Rewritten)
+            .collect();
         self.write_lifecycle("response.failed", &response, out);
         self.finished = true;
     }
