@@ -117,11 +117,16 @@ impl ConversationCache {
         telemetry::record_cache("conversations", false);
         self.cache
             .try_get_with(id.to_string(), async {
-                let Some(index) = upstreams.locate(Held::Conversation, id, request_id).await?
+                let Some(found) = upstreams.locate(Held::Conversation, id, request_id).await?
                 else {
                     return Err(ApiError::conversation_not_found(id));
                 };
-                match upstreams.get(index).get_conversation(id, request_id).await {
+                let holder = upstreams.get(found.index);
+                let thread = match &found.probe {
+                    Some(reply) => holder.conversation_from_reply(reply),
+                    None => holder.get_conversation(id, request_id).await,
+                };
+                match thread {
                     Ok(thread) => Ok(Arc::new(ConversationInfo::from_thread(thread))),
                     Err(e) if is_not_found(&e) => Err(ApiError::conversation_not_found(id)),
                     Err(e) => Err(e),

@@ -10,7 +10,7 @@ use moka::future::Cache;
 
 use crate::config::{Config, UpstreamSpec};
 use crate::error::ApiError;
-use crate::mastra::client::{encode_segment, MastraClient};
+use crate::mastra::client::{encode_segment, MastraClient, UpstreamReply};
 use crate::telemetry;
 use crate::translate::models::AgentDirectory;
 
@@ -130,14 +130,14 @@ impl UpstreamSet {
         held: Held,
         id: &str,
         request_id: &str,
-    ) -> Result<Option<usize>, ApiError> {
+    ) -> Result<Option<Located>, ApiError> {
         if self.members.len() == 1 {
-            return Ok(Some(0));
+            return Ok(Some(Located::at(0)));
         }
         let key = owner_key(held, id);
         if let Some(i) = self.owners.get(&key).await {
             telemetry::record_cache("upstream_owners", true);
-            return Ok(Some(i));
+            return Ok(Some(Located::at(i)));
         }
         telemetry::record_cache("upstream_owners", false);
         let path = match held {
@@ -160,9 +160,12 @@ impl UpstreamSet {
         let mut failure = None;
         for (i, r) in results.into_iter().enumerate() {
             match r {
-                Ok(_) => {
+                Ok(reply) => {
                     self.owners.insert(key, i).await;
-                    return Ok(Some(i));
+                    return Ok(Some(Located {
+                        index: i,
+                        probe: Some(reply),
+                    }));
                 }
                 Err(e) if e.status == http::StatusCode::NOT_FOUND => {}
                 Err(e) => failure = Some(e),
@@ -172,6 +175,21 @@ impl UpstreamSet {
             Some(e) => Err(e),
             None => Ok(None),
         }
+    }
+}
+
+/// Where [`UpstreamSet::locate`] found a conversation or stored response.
+pub struct Located {
+    pub index: usize,
+    /// The owner's answer to the probe that found it (a `GET` of the resource itself) when it
+    /// was found by asking just now: a caller that needs the resource uses it instead of asking
+    /// a second time.
+    pub probe: Option<UpstreamReply>,
+}
+
+impl Located {
+    fn at(index: usize) -> Self {
+        Self { index, probe: None }
     }
 }
 

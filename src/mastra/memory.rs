@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use url::form_urlencoded;
 
 use crate::error::ApiError;
-use crate::mastra::client::{encode_segment, MastraClient};
+use crate::mastra::client::{encode_segment, MastraClient, UpstreamReply};
 
 /// A memory thread: `{id, resourceId, title, metadata, createdAt, updatedAt}`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -175,6 +175,11 @@ impl MastraClient {
         let reply = self
             .call(Method::GET, &path, None, request_id, "conversations.lookup")
             .await?;
+        self.conversation_from_reply(&reply)
+    }
+
+    /// The thread in an answer to `GET /api/v1/conversations/:id` (also the owner probe's).
+    pub fn conversation_from_reply(&self, reply: &UpstreamReply) -> Result<MastraThread, ApiError> {
         let conv: MastraConversation = parse(self, "GET /api/v1/conversations/:id", &reply.body)?;
         Ok(conv.thread)
     }

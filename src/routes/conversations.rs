@@ -224,16 +224,21 @@ pub async fn update(
         Some(m) => m.unwrap_or_default(),
     };
     validate_client_metadata(&client_md)?;
-    // Read fresh: the update replaces the thread's whole metadata upstream.
-    let holder = match state
+    // Read fresh: the update replaces the thread's whole metadata upstream. (An owner probe's
+    // answer, fetched just now in this request, is as fresh.)
+    let Some(found) = state
         .upstreams
         .locate(Held::Conversation, id, request_id)
         .await?
-    {
-        Some(i) => state.upstreams.get(i),
-        None => return Err(gone(state, id, ApiError::conversation_not_found(id)).await),
+    else {
+        return Err(gone(state, id, ApiError::conversation_not_found(id)).await);
     };
-    let thread = match holder.get_conversation(id, request_id).await {
+    let holder = state.upstreams.get(found.index);
+    let thread = match &found.probe {
+        Some(reply) => holder.conversation_from_reply(reply),
+        None => holder.get_conversation(id, request_id).await,
+    };
+    let thread = match thread {
         Ok(t) => t,
         Err(e) => return Err(gone(state, id, e).await),
     };
@@ -275,10 +280,10 @@ pub async fn delete(
         .locate(Held::Conversation, id, request_id)
         .await?
     {
-        Some(i) => {
+        Some(found) => {
             state
                 .upstreams
-                .get(i)
+                .get(found.index)
                 .delete_conversation(id, request_id)
                 .await
         }

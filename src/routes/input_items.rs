@@ -34,24 +34,27 @@ pub async fn list(
     let params = parse_list_query(query)?;
     let message_id = ids::response_id_to_mastra(id).into_owned();
     let path = format!("/v1/responses/{}", encode_segment(&message_id));
-    let holder = match state
+    let Some(found) = state
         .upstreams
         .locate(Held::Response, &message_id, request_id)
         .await?
-    {
-        Some(i) => state.upstreams.get(i),
-        None => return Err(ApiError::response_not_found(id)),
+    else {
+        return Err(ApiError::response_not_found(id));
     };
-    let reply = holder
-        .call(
-            Method::GET,
-            &path,
-            None,
-            request_id,
-            "responses.input_items",
-        )
-        .await
-        .map_err(|e| not_found_as_response(e, id))?;
+    let holder = state.upstreams.get(found.index);
+    let reply = match found.probe {
+        Some(reply) => reply,
+        None => holder
+            .call(
+                Method::GET,
+                &path,
+                None,
+                request_id,
+                "responses.input_items",
+            )
+            .await
+            .map_err(|e| not_found_as_response(e, id))?,
+    };
     let response: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
         ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
     })?;

@@ -7,7 +7,7 @@ use crate::auth::{self, Access};
 use crate::body::{GatewayBody, TranslatedStream};
 use crate::cache::ResponseInfo;
 use crate::error::ApiError;
-use crate::mastra::client::{encode_segment, MastraClient};
+use crate::mastra::client::{encode_segment, MastraClient, UpstreamReply};
 use crate::mastra::memory::CreateConversationBody;
 use crate::mastra::types::{MastraDeleted, MastraResponse};
 use crate::openai::request::CreateResponseRequest;
@@ -214,11 +214,14 @@ pub async fn retrieve(
     }
     let mastra_id = ids::response_id_to_mastra(id);
     let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
-    let holder = holder_of_response(state, &mastra_id, id, request_id).await?;
-    let reply = holder
-        .call(Method::GET, &path, None, request_id, "responses.retrieve")
-        .await
-        .map_err(|e| not_found_as_response(e, id))?;
+    let (holder, probe) = holder_of_response(state, &mastra_id, id, request_id).await?;
+    let reply = match probe {
+        Some(reply) => reply,
+        None => holder
+            .call(Method::GET, &path, None, request_id, "responses.retrieve")
+            .await
+            .map_err(|e| not_found_as_response(e, id))?,
+    };
     let mastra: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
         ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
     })?;
@@ -265,7 +268,7 @@ pub async fn delete(
     .await?;
     let mastra_id = ids::response_id_to_mastra(id);
     let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
-    let holder = holder_of_response(state, &mastra_id, id, request_id).await?;
+    let (holder, _) = holder_of_response(state, &mastra_id, id, request_id).await?;
     let reply = holder
         .call(Method::DELETE, &path, None, request_id, "responses.delete")
         .await
@@ -285,19 +288,27 @@ pub async fn delete(
     ))
 }
 
-/// The upstream holding a stored response (free with one upstream; found once, then cached).
+/// The upstream holding a stored response (free with one upstream; found once, then cached),
+/// and its answer to the probe that found it, if it was found by asking just now (the stored
+/// response itself: a `GET` of it need not be sent again).
 async fn holder_of_response<'a>(
     state: &'a AppState,
     mastra_id: &str,
     openai_id: &str,
     request_id: &str,
-) -> Result<&'a crate::mastra::client::MastraClient, ApiError> {
+) -> Result<
+    (
+        &'a crate::mastra::client::MastraClient,
+        Option<UpstreamReply>,
+    ),
+    ApiError,
+> {
     match state
         .upstreams
         .locate(Held::Response, mastra_id, request_id)
         .await?
     {
-        Some(i) => Ok(state.upstreams.get(i)),
+        Some(found) => Ok((state.upstreams.get(found.index), found.probe)),
         None => Err(ApiError::response_not_found(openai_id)),
     }
 }
@@ -337,26 +348,26 @@ async fn check_response_owner(
     let info = match state.responses.get(&mastra_id).await {
         Some(info) => info,
         None => {
-            let holder = holder_of_response(state, &mastra_id, id, request_id)
+            let not_found_as = |e: ApiError| {
+                if e.status == StatusCode::NOT_FOUND {
+                    not_found()
+                } else {
+                    e
+                }
+            };
+            let (holder, probe) = holder_of_response(state, &mastra_id, id, request_id)
                 .await
-                .map_err(|e| {
-                    if e.status == StatusCode::NOT_FOUND {
-                        not_found()
-                    } else {
-                        e
-                    }
-                })?;
-            let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
-            let reply = holder
-                .call(Method::GET, &path, None, request_id, "responses.lookup")
-                .await
-                .map_err(|e| {
-                    if e.status == StatusCode::NOT_FOUND {
-                        not_found()
-                    } else {
-                        e
-                    }
-                })?;
+                .map_err(not_found_as)?;
+            let reply = match probe {
+                Some(reply) => reply,
+                None => {
+                    let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
+                    holder
+                        .call(Method::GET, &path, None, request_id, "responses.lookup")
+                        .await
+                        .map_err(not_found_as)?
+                }
+            };
             let found: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
                 ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
             })?;
