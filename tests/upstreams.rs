@@ -160,6 +160,23 @@ fn route(
                 )
             }
         }
+        ("GET", p) if p.starts_with("/api/v1/conversations/") => {
+            // The same ids name conversations (memory threads) here.
+            let id = p.trim_start_matches("/api/v1/conversations/");
+            if responses.iter().any(|r| r == id) {
+                let thread = json!({"id": id, "resourceId": id, "title": "", "metadata": {},
+                    "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"});
+                (
+                    200,
+                    json!({"id": id, "object": "conversation", "thread": thread}),
+                )
+            } else {
+                (
+                    404,
+                    json!({"error": format!("Conversation {id} was not found")}),
+                )
+            }
+        }
         _ => (404, json!({"error": "not found"})),
     }
 }
@@ -272,6 +289,31 @@ async fn stored_response_is_found_on_its_upstream_once() {
         v["error"]["message"],
         "Response with id 'resp_nowhere' not found."
     );
+}
+
+#[tokio::test]
+async fn conversation_is_found_on_its_upstream_with_one_get() {
+    let (a, b) = (
+        fake(&["alpha-agent"], &[]).await,
+        fake(&["beta-agent"], &["conv_held"]).await,
+    );
+    let gw = gateway(&format!(
+        "[[upstreams]]\nname = \"a\"\nurl = \"{}\"\n[[upstreams]]\nname = \"b\"\nurl = \"{}\"\n",
+        a.url(),
+        b.url()
+    ))
+    .await;
+    let r = client()
+        .get(format!("http://{}/v1/conversations/conv_held", gw.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], "conv_held", "{v}");
+    // One probe each; the owner's answer to it was the lookup itself.
+    assert_eq!(a.seen("GET", "/api/v1/conversations/").len(), 1);
+    assert_eq!(b.seen("GET", "/api/v1/conversations/").len(), 1);
 }
 
 #[tokio::test]
