@@ -122,10 +122,16 @@ impl ConversationCache {
                     return Err(ApiError::conversation_not_found(id));
                 };
                 let holder = upstreams.get(found.index);
-                let thread = match &found.probe {
-                    Some(reply) => holder.conversation_from_reply(reply),
-                    None => holder.get_conversation(id, request_id).await,
-                };
+                let thread = found
+                    .read(
+                        upstreams,
+                        Held::Conversation,
+                        id,
+                        request_id,
+                        "conversations.lookup",
+                    )
+                    .await
+                    .and_then(|reply| holder.conversation_from_reply(&reply));
                 match thread {
                     Ok(thread) => Ok(Arc::new(ConversationInfo::from_thread(thread))),
                     Err(e) if is_not_found(&e) => Err(ApiError::conversation_not_found(id)),

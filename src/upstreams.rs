@@ -140,10 +140,7 @@ impl UpstreamSet {
             return Ok(Some(Located::at(i)));
         }
         telemetry::record_cache("upstream_owners", false);
-        let path = match held {
-            Held::Conversation => format!("/v1/conversations/{}", encode_segment(id)),
-            Held::Response => format!("/v1/responses/{}", encode_segment(id)),
-        };
+        let path = held_path(held, id);
         let route = match held {
             Held::Conversation => "locate.conversation",
             Held::Response => "locate.response",
@@ -190,6 +187,35 @@ pub struct Located {
 impl Located {
     fn at(index: usize) -> Self {
         Self { index, probe: None }
+    }
+
+    /// The located resource itself: the probe's answer when it was fetched just now, else a
+    /// `GET` of it from its owner.
+    pub async fn read(
+        self,
+        upstreams: &UpstreamSet,
+        held: Held,
+        id: &str,
+        request_id: &str,
+        route: &'static str,
+    ) -> Result<UpstreamReply, ApiError> {
+        match self.probe {
+            Some(reply) => Ok(reply),
+            None => {
+                upstreams
+                    .get(self.index)
+                    .call(Method::GET, &held_path(held, id), None, request_id, route)
+                    .await
+            }
+        }
+    }
+}
+
+/// The upstream path of a conversation or stored response (what `locate` probes).
+fn held_path(held: Held, id: &str) -> String {
+    match held {
+        Held::Conversation => format!("/v1/conversations/{}", encode_segment(id)),
+        Held::Response => format!("/v1/responses/{}", encode_segment(id)),
     }
 }
 

@@ -165,20 +165,8 @@ pub fn is_not_found(err: &ApiError) -> bool {
 }
 
 impl MastraClient {
-    /// `GET /api/v1/conversations/:id`: the thread, searched across every agent's memory.
-    pub async fn get_conversation(
-        &self,
-        id: &str,
-        request_id: &str,
-    ) -> Result<MastraThread, ApiError> {
-        let path = format!("/v1/conversations/{}", encode_segment(id));
-        let reply = self
-            .call(Method::GET, &path, None, request_id, "conversations.lookup")
-            .await?;
-        self.conversation_from_reply(&reply)
-    }
-
-    /// The thread in an answer to `GET /api/v1/conversations/:id` (also the owner probe's).
+    /// The thread in an answer to `GET /api/v1/conversations/:id` (Mastra searches every agent's
+    /// memory for it), as `upstreams::Located::read` fetches it.
     pub fn conversation_from_reply(&self, reply: &UpstreamReply) -> Result<MastraThread, ApiError> {
         let conv: MastraConversation = parse(self, "GET /api/v1/conversations/:id", &reply.body)?;
         Ok(conv.thread)

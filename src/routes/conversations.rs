@@ -234,10 +234,16 @@ pub async fn update(
         return Err(gone(state, id, ApiError::conversation_not_found(id)).await);
     };
     let holder = state.upstreams.get(found.index);
-    let thread = match &found.probe {
-        Some(reply) => holder.conversation_from_reply(reply),
-        None => holder.get_conversation(id, request_id).await,
-    };
+    let thread = found
+        .read(
+            &state.upstreams,
+            Held::Conversation,
+            id,
+            request_id,
+            "conversations.lookup",
+        )
+        .await
+        .and_then(|reply| holder.conversation_from_reply(&reply));
     let thread = match thread {
         Ok(t) => t,
         Err(e) => return Err(gone(state, id, e).await),

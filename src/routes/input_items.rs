@@ -2,12 +2,11 @@
 //! thread (DESIGN.md §2): the user messages stored right before the response's assistant
 //! message. Own paging (`after` = the last item's id), default order `desc`.
 
-use http::{Method, Response, StatusCode};
+use http::{Response, StatusCode};
 
 use crate::auth::Access;
 use crate::body::GatewayBody;
 use crate::error::ApiError;
-use crate::mastra::client::encode_segment;
 use crate::mastra::memory::{Direction, MessageQuery};
 use crate::mastra::types::MastraResponse;
 use crate::openai::conversations::ItemList;
@@ -33,7 +32,6 @@ pub async fn list(
 ) -> Result<Response<GatewayBody>, ApiError> {
     let params = parse_list_query(query)?;
     let message_id = ids::response_id_to_mastra(id).into_owned();
-    let path = format!("/v1/responses/{}", encode_segment(&message_id));
     let Some(found) = state
         .upstreams
         .locate(Held::Response, &message_id, request_id)
@@ -42,19 +40,16 @@ pub async fn list(
         return Err(ApiError::response_not_found(id));
     };
     let holder = state.upstreams.get(found.index);
-    let reply = match found.probe {
-        Some(reply) => reply,
-        None => holder
-            .call(
-                Method::GET,
-                &path,
-                None,
-                request_id,
-                "responses.input_items",
-            )
-            .await
-            .map_err(|e| not_found_as_response(e, id))?,
-    };
+    let reply = found
+        .read(
+            &state.upstreams,
+            Held::Response,
+            &message_id,
+            request_id,
+            "responses.input_items",
+        )
+        .await
+        .map_err(|e| not_found_as_response(e, id))?;
     let response: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
         ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
     })?;

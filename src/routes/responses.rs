@@ -7,7 +7,7 @@ use crate::auth::{self, Access};
 use crate::body::{GatewayBody, TranslatedStream};
 use crate::cache::ResponseInfo;
 use crate::error::ApiError;
-use crate::mastra::client::{encode_segment, MastraClient, UpstreamReply};
+use crate::mastra::client::{encode_segment, MastraClient};
 use crate::mastra::memory::CreateConversationBody;
 use crate::mastra::types::{MastraDeleted, MastraResponse};
 use crate::openai::request::CreateResponseRequest;
@@ -19,7 +19,7 @@ use crate::translate::items::{new_conversation_id, ConversationInfo, AGENT_KEY, 
 use crate::translate::request::{build_create_body, validate};
 use crate::translate::response::{response_from_mastra, RequestEcho, ResponseContext};
 use crate::translate::stream::StreamTranslator;
-use crate::upstreams::Held;
+use crate::upstreams::{Held, Located};
 
 /// Rarely taken sub-steps (a conversation or previous response to check, a tenant's thread
 /// to make or drop) are boxed, so the future every request holds stays small.
@@ -213,15 +213,18 @@ pub async fn retrieve(
         ));
     }
     let mastra_id = ids::response_id_to_mastra(id);
-    let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
-    let (holder, probe) = holder_of_response(state, &mastra_id, id, request_id).await?;
-    let reply = match probe {
-        Some(reply) => reply,
-        None => holder
-            .call(Method::GET, &path, None, request_id, "responses.retrieve")
-            .await
-            .map_err(|e| not_found_as_response(e, id))?,
-    };
+    let found = locate_response(state, &mastra_id, id, request_id).await?;
+    let holder = state.upstreams.get(found.index);
+    let reply = found
+        .read(
+            &state.upstreams,
+            Held::Response,
+            &mastra_id,
+            request_id,
+            "responses.retrieve",
+        )
+        .await
+        .map_err(|e| not_found_as_response(e, id))?;
     let mastra: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
         ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
     })?;
@@ -268,7 +271,8 @@ pub async fn delete(
     .await?;
     let mastra_id = ids::response_id_to_mastra(id);
     let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
-    let (holder, _) = holder_of_response(state, &mastra_id, id, request_id).await?;
+    let found = locate_response(state, &mastra_id, id, request_id).await?;
+    let holder = state.upstreams.get(found.index);
     let reply = holder
         .call(Method::DELETE, &path, None, request_id, "responses.delete")
         .await
@@ -288,29 +292,18 @@ pub async fn delete(
     ))
 }
 
-/// The upstream holding a stored response (free with one upstream; found once, then cached),
-/// and its answer to the probe that found it, if it was found by asking just now (the stored
-/// response itself: a `GET` of it need not be sent again).
-async fn holder_of_response<'a>(
-    state: &'a AppState,
+/// Where a stored response lives (free with one upstream; found once, then cached).
+async fn locate_response(
+    state: &AppState,
     mastra_id: &str,
     openai_id: &str,
     request_id: &str,
-) -> Result<
-    (
-        &'a crate::mastra::client::MastraClient,
-        Option<UpstreamReply>,
-    ),
-    ApiError,
-> {
-    match state
+) -> Result<Located, ApiError> {
+    state
         .upstreams
         .locate(Held::Response, mastra_id, request_id)
         .await?
-    {
-        Some(found) => Ok((state.upstreams.get(found.index), found.probe)),
-        None => Err(ApiError::response_not_found(openai_id)),
-    }
+        .ok_or_else(|| ApiError::response_not_found(openai_id))
 }
 
 /// Every stored Mastra response lives in a thread, but OpenAI shows `conversation` only for
@@ -355,19 +348,20 @@ async fn check_response_owner(
                     e
                 }
             };
-            let (holder, probe) = holder_of_response(state, &mastra_id, id, request_id)
+            let found = locate_response(state, &mastra_id, id, request_id)
                 .await
                 .map_err(not_found_as)?;
-            let reply = match probe {
-                Some(reply) => reply,
-                None => {
-                    let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
-                    holder
-                        .call(Method::GET, &path, None, request_id, "responses.lookup")
-                        .await
-                        .map_err(not_found_as)?
-                }
-            };
+            let holder = state.upstreams.get(found.index);
+            let reply = found
+                .read(
+                    &state.upstreams,
+                    Held::Response,
+                    &mastra_id,
+                    request_id,
+                    "responses.lookup",
+                )
+                .await
+                .map_err(not_found_as)?;
             let found: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
                 ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
             })?;
