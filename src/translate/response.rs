@@ -188,8 +188,6 @@ fn normalize_text(text: &Value) -> Value {
     Value::Object(out)
 }
 
-/// One Mastra output item → the OpenAI item: `fc_`/`fco_` ids for tool items, `status` always
-/// set, `annotations`/`logprobs` on every text part.
 /// [`output_item_from_mastra`] for an item as Mastra wrote it: a message already in OpenAI's
 /// shape (a `status`, and `output_text` parts with `annotations` and `logprobs`) passes through
 /// untouched; anything else is parsed and rewritten.
@@ -240,6 +238,8 @@ impl ReadyMessage<'_> {
     }
 }
 
+/// One Mastra output item → the OpenAI item: `fc_`/`fco_` ids for tool items, `status` always
+/// set, `annotations`/`logprobs` on every text part.
 pub fn output_item_from_mastra(item: Value) -> Value {
     let Value::Object(mut obj) = item else {
         return item;

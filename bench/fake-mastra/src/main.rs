@@ -74,9 +74,7 @@ fn parse_args() -> Result<Config, String> {
             );
             std::process::exit(0);
         }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let num = || {
             value
                 .parse::<u64>()
@@ -154,7 +152,8 @@ fn build_bodies(deltas: usize, delay: Duration, gap: Duration) -> Bodies {
             r#"{{"id":"{id}","type":"message","role":"assistant","status":"{status}","content":[{content}]}}"#
         )
     };
-    let part = format!(r#"{{"type":"output_text","text":"{text}","annotations":[],"logprobs":[]}}"#);
+    let part =
+        format!(r#"{{"type":"output_text","text":"{text}","annotations":[],"logprobs":[]}}"#);
     let response = |status: &str, completed_at: &str, output: &str, usage: &str| {
         format!(
             r#"{{"id":"{id}","object":"response","created_at":{now},"completed_at":{completed_at},"model":"mock/echo-support","status":"{status}","output":[{output}],"usage":{usage},"error":null,"incomplete_details":null,"instructions":null,"text":null,"previous_response_id":null,"conversation_id":"{thread}","tools":{tools},"store":true}}"#
@@ -436,7 +435,11 @@ mod tests {
     #[test]
     fn bodies_have_the_mastra_shape() {
         let b = build_bodies(24, Duration::ZERO, Duration::ZERO);
-        assert!(b.response.len() > 900 && b.response.len() < 1600, "{}", b.response.len());
+        assert!(
+            b.response.len() > 900 && b.response.len() < 1600,
+            "{}",
+            b.response.len()
+        );
         assert_eq!(b.stream.len(), 32);
         let first = std::str::from_utf8(&b.stream[0]).unwrap();
         assert!(first.starts_with("event: response.created\ndata: {\"type\":\"response.created\""));

@@ -2,8 +2,8 @@
 //! proxy can do per request (no parsing, no translation, no logging, no metrics). It maps
 //! `/v1/…` to the upstream's `/api/v1/…` and relays bodies frame by frame, on a multi-thread
 //! tokio runtime like the gateway's. Like the gateway, it serves HTTP/1.1 and h2c on one port
-//! (hyper-util's `auto` builder) and speaks HTTP/1.1 to the upstream. What the gateway costs above it is the gateway's own work;
-//! what this costs above nginx is the price of the stack.
+//! (hyper-util's `auto` builder) and speaks HTTP/1.1 to the upstream. What the gateway costs
+//! above it is the gateway's own work; what this costs above nginx is the price of the stack.
 //!
 //!     bare-proxy --port 8081 --upstream 127.0.0.1:4111 [--threads N]
 
