@@ -164,8 +164,7 @@ fn route(
             // The same ids name conversations (memory threads) here.
             let id = p.trim_start_matches("/api/v1/conversations/");
             if responses.iter().any(|r| r == id) {
-                let thread = json!({"id": id, "resourceId": id, "title": "", "metadata": {},
-                    "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"});
+                let thread = thread_body(id, agents, json!({}));
                 (
                     200,
                     json!({"id": id, "object": "conversation", "thread": thread}),
@@ -177,8 +176,30 @@ fn route(
                 )
             }
         }
+        ("PATCH", p) if p.starts_with("/api/memory/threads/") => {
+            let id = p.trim_start_matches("/api/memory/threads/");
+            let req: Value = serde_json::from_slice(body).unwrap();
+            if responses.iter().any(|r| r == id) {
+                (200, thread_body(id, agents, req["metadata"].clone()))
+            } else {
+                (404, json!({"error": format!("Thread {id} not found")}))
+            }
+        }
         _ => (404, json!({"error": "not found"})),
     }
+}
+
+/// A memory thread of the fake's first agent (recorded under the gateway's agent key, as the
+/// gateway creates them), with `metadata` besides.
+fn thread_body(id: &str, agents: &Value, mut metadata: Value) -> Value {
+    let agent = agents
+        .as_object()
+        .and_then(|a| a.keys().next())
+        .cloned()
+        .unwrap_or_default();
+    metadata["mastra_gateway.agent"] = json!(agent);
+    json!({"id": id, "resourceId": id, "title": "", "metadata": metadata,
+        "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"})
 }
 
 async fn gateway(toml: &str) -> Gateway {
@@ -263,7 +284,7 @@ async fn stored_response_is_found_on_its_upstream_once() {
         b.url()
     ))
     .await;
-    for _ in 0..3 {
+    for read in 1..=3 {
         let r = client()
             .get(format!("http://{}/v1/responses/resp_held", gw.addr))
             .send()
@@ -272,11 +293,15 @@ async fn stored_response_is_found_on_its_upstream_once() {
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["id"], "resp_held");
+        // a was asked once (while locating); b's answer to that probe served the first read,
+        // and every later read went straight to b: one GET of the response per read.
+        assert_eq!(a.seen("GET", "/api/v1/responses/").len(), 1, "read {read}");
+        assert_eq!(
+            b.seen("GET", "/api/v1/responses/").len(),
+            read,
+            "read {read}"
+        );
     }
-    // a was asked once (while locating); b's answer to that probe served the first read, and
-    // every later read went straight to b: one GET of the response per read.
-    assert_eq!(a.seen("GET", "/api/v1/responses/").len(), 1);
-    assert_eq!(b.seen("GET", "/api/v1/responses/").len(), 3);
 
     let r = client()
         .get(format!("http://{}/v1/responses/resp_nowhere", gw.addr))
@@ -314,6 +339,57 @@ async fn conversation_is_found_on_its_upstream_with_one_get() {
     // One probe each; the owner's answer to it was the lookup itself.
     assert_eq!(a.seen("GET", "/api/v1/conversations/").len(), 1);
     assert_eq!(b.seen("GET", "/api/v1/conversations/").len(), 1);
+
+    // Read again: the conversation cache answers, nobody is asked.
+    let r = client()
+        .get(format!("http://{}/v1/conversations/conv_held", gw.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(a.seen("GET", "/api/v1/conversations/").len(), 1);
+    assert_eq!(b.seen("GET", "/api/v1/conversations/").len(), 1);
+
+    // An update reads fresh: one GET on the remembered owner, none elsewhere.
+    let (status, v) = update_metadata(&gw, "conv_held").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["metadata"]["topic"], "probe", "{v}");
+    assert_eq!(a.seen("GET", "/api/v1/conversations/").len(), 1);
+    assert_eq!(b.seen("GET", "/api/v1/conversations/").len(), 2);
+    assert_eq!(b.seen("PATCH", "/api/memory/threads/conv_held").len(), 1);
+    assert_eq!(a.seen("PATCH", "/api/memory/").len(), 0);
+}
+
+#[tokio::test]
+async fn conversation_update_as_first_lookup_gets_it_once() {
+    let (a, b) = (
+        fake(&["alpha-agent"], &[]).await,
+        fake(&["beta-agent"], &["conv_held"]).await,
+    );
+    let gw = gateway(&format!(
+        "[[upstreams]]\nname = \"a\"\nurl = \"{}\"\n[[upstreams]]\nname = \"b\"\nurl = \"{}\"\n",
+        a.url(),
+        b.url()
+    ))
+    .await;
+    let (status, v) = update_metadata(&gw, "conv_held").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["metadata"]["topic"], "probe", "{v}");
+    // The owner's answer to the probe was the fresh read the update needs.
+    assert_eq!(a.seen("GET", "/api/v1/conversations/").len(), 1);
+    assert_eq!(b.seen("GET", "/api/v1/conversations/").len(), 1);
+    assert_eq!(b.seen("PATCH", "/api/memory/threads/conv_held").len(), 1);
+    assert_eq!(a.seen("PATCH", "/api/memory/").len(), 0);
+}
+
+async fn update_metadata(gw: &Gateway, id: &str) -> (u16, Value) {
+    let r = client()
+        .post(format!("http://{}/v1/conversations/{id}", gw.addr))
+        .json(&json!({"metadata": {"topic": "probe"}}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 #[tokio::test]
