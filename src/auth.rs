@@ -408,6 +408,7 @@ mod tests {
             resource_id: resource.map(str::to_string),
             created_at: 0,
             metadata: Default::default(),
+            upstream: 0,
         };
         assert!(a.owns(&info(Some("res-a"))));
         assert!(!a.owns(&info(Some("res-b"))));

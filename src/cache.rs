@@ -121,7 +121,8 @@ impl ConversationCache {
                 else {
                     return Err(ApiError::conversation_not_found(id));
                 };
-                let holder = upstreams.get(found.index);
+                let index = found.index;
+                let holder = upstreams.get(index);
                 let thread = found
                     .read(
                         upstreams,
@@ -133,7 +134,7 @@ impl ConversationCache {
                     .await
                     .and_then(|reply| holder.conversation_from_reply(&reply));
                 match thread {
-                    Ok(thread) => Ok(Arc::new(ConversationInfo::from_thread(thread))),
+                    Ok(thread) => Ok(Arc::new(ConversationInfo::from_thread(thread, index))),
                     Err(e) if is_not_found(&e) => Err(ApiError::conversation_not_found(id)),
                     Err(e) => Err(e),
                 }

@@ -50,6 +50,12 @@ struct Env {
 
 /// The gateway in front of `upstream` (Mastra, or a counting proxy in front of it).
 async fn start(upstream: &str, mastra: &str) -> Env {
+    start_with(&format!("url = \"{upstream}\"\n"), mastra).await
+}
+
+/// The gateway with `upstream` as the body of its `[upstream]` table (and whatever tables
+/// follow it).
+async fn start_with(upstream: &str, mastra: &str) -> Env {
     let toml = format!(
         r#"
 [server]
@@ -57,12 +63,12 @@ listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
 shutdown_grace = "1s"
 
-[upstream]
-url = "{upstream}"
-response_timeout = "30s"
-
 [logging]
 level = "warn"
+
+[upstream]
+response_timeout = "30s"
+{upstream}
 "#
     );
     let gw = Gateway::start(from_toml_str(&toml).expect("valid test config"))
@@ -818,6 +824,170 @@ async fn native_mastra_thread_is_a_conversation() {
         ))
         .await;
     assert_eq!(status, 404);
+}
+
+/// Several upstreams, the real Mastra second: a thread made natively in Mastra (no agent
+/// recorded) while the default agent lives on the first upstream is served by Mastra with
+/// Mastra's agents, for every conversation call and a turn without `model`.
+#[tokio::test]
+async fn native_thread_on_a_second_upstream() {
+    let Some(mastra) = mastra_url() else { return };
+    let other = AgentsOnly::start("alpha-agent").await;
+    let env = start_with(
+        &format!(
+            "[models]\ndefault = \"alpha-agent\"\n\
+             [[upstreams]]\nname = \"other\"\nurl = \"{}\"\n\
+             [[upstreams]]\nname = \"mastra\"\nurl = \"{mastra}\"\n",
+            other.url()
+        ),
+        &mastra,
+    )
+    .await;
+    let thread = format!("second-{}", tag());
+    env.mastra_post(
+        "/api/memory/threads?agentId=support-agent",
+        json!({"resourceId": "user-second", "threadId": thread, "metadata": {"score": 7}}),
+    )
+    .await;
+    env.mastra_post(
+        "/api/agents/support-agent/generate",
+        json!({"messages": "native hello", "memory": {"thread": thread, "resource": "user-second"}}),
+    )
+    .await;
+
+    let got = env.get(&format!("/v1/conversations/{thread}")).await;
+    assert_eq!(env.ok(got, "retrieve").await["id"], thread);
+    let (items, _) = env.all_items(&thread, "asc", 20).await;
+    assert_eq!(
+        items.iter().map(text).collect::<Vec<_>>(),
+        ["native hello", "echo: native hello"]
+    );
+    // No `model`: the default agent is on the other upstream, so Mastra's first agent answers.
+    let r = env
+        .post(
+            "/v1/responses",
+            json!({"input": "no model", "conversation": thread}),
+        )
+        .await;
+    let r = env.ok(r, "turn without model").await;
+    assert_eq!(r["model"], "echo-agent", "{r}");
+    assert_eq!(r["conversation"]["id"], thread);
+    let r = env
+        .post(
+            "/v1/responses",
+            json!({"model": "alpha-agent", "input": "x", "conversation": thread}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["error"]["param"], "model");
+    let r = env
+        .post(
+            &format!("/v1/conversations/{thread}/items"),
+            json!({"items": msgs(&["added"])}),
+        )
+        .await;
+    env.ok(r, "items create").await;
+    let (items, _) = env.all_items(&thread, "desc", 2).await;
+    assert_eq!(
+        items.iter().map(text).collect::<Vec<_>>(),
+        [
+            "added",
+            "you said: no model",
+            "no model",
+            "echo: native hello",
+            "native hello"
+        ]
+    );
+    let r = env
+        .post(
+            &format!("/v1/conversations/{thread}"),
+            json!({"metadata": {"channel": "api"}}),
+        )
+        .await;
+    assert_eq!(
+        env.ok(r, "update").await["metadata"],
+        json!({"channel": "api"})
+    );
+    let (_, t) = env
+        .mastra_get(&format!(
+            "/api/memory/threads/{thread}?agentId=support-agent"
+        ))
+        .await;
+    assert_eq!(t["metadata"], json!({"score": 7, "channel": "api"}));
+    let r = env.delete(&format!("/v1/conversations/{thread}")).await;
+    env.ok(r, "delete").await;
+    let (status, _) = env
+        .mastra_get(&format!(
+            "/api/memory/threads/{thread}?agentId=support-agent"
+        ))
+        .await;
+    assert_eq!(status, 404);
+    // The other upstream was asked about the thread (while locating it) and nothing else.
+    let asked = other.seen();
+    assert!(
+        asked
+            .iter()
+            .all(|k| k == "GET /api/agents" || k.starts_with("GET /api/v1/")),
+        "{asked:?}"
+    );
+}
+
+/// An upstream that serves one agent, holds nothing, and answers every other path with a
+/// JSON 404 (Mastra's answer for an unknown thread or response). Records what it was asked.
+struct AgentsOnly {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl AgentsOnly {
+    async fn start(agent: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let agents =
+            json!({ agent: {"id": agent, "name": agent, "provider": "mock", "modelId": agent} })
+                .to_string();
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (agents, log) = (agents.clone(), log.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let key = format!("{} {}", req.method(), req.uri().path());
+                        log.lock().unwrap().push(key.clone());
+                        let (status, body) = if key == "GET /api/agents" {
+                            (200, agents.clone())
+                        } else {
+                            (404, json!({"error": "not found"}).to_string())
+                        };
+                        async move {
+                            let mut resp =
+                                hyper::Response::new(Full::new(bytes::Bytes::from(body)));
+                            *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            resp.headers_mut()
+                                .insert("content-type", "application/json".parse().unwrap());
+                            Ok::<_, Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, seen }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
 }
 
 // ------------------------------------------------------------------------- long threads

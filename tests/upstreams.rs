@@ -22,11 +22,14 @@ use serde_json::{json, Value};
 struct Seen {
     method: String,
     path: String,
+    query: String,
     headers: HashMap<String, String>,
 }
 
-/// A fake Mastra serving `agents`, holding the stored responses in `responses`, answering 502 to
-/// everything while `broken`, and 503 to the first `flaky_gets` response GETs.
+/// A fake Mastra serving `agents`, holding the stored responses in `responses` (the same ids
+/// name its memory threads; those starting `native_` were made natively, with no gateway agent
+/// key), answering 502 to everything while `broken`, and 503 to the first `flaky_gets`
+/// response GETs.
 #[derive(Clone)]
 struct Fake {
     addr: SocketAddr,
@@ -94,6 +97,7 @@ async fn fake(agents: &[&str], responses: &[&str]) -> Fake {
                     async move {
                         let method = req.method().to_string();
                         let path = req.uri().path().to_string();
+                        let query = req.uri().query().unwrap_or_default().to_string();
                         let headers = req
                             .headers()
                             .iter()
@@ -103,6 +107,7 @@ async fn fake(agents: &[&str], responses: &[&str]) -> Fake {
                         state.seen.lock().unwrap().push(Seen {
                             method: method.clone(),
                             path: path.clone(),
+                            query,
                             headers,
                         });
                         let (status, body) = if state.broken.load(Ordering::SeqCst) {
@@ -140,7 +145,25 @@ fn route(
         ("POST", "/api/v1/responses") => {
             let req: Value = serde_json::from_slice(body).unwrap();
             let agent = req["agent_id"].as_str().unwrap_or_default().to_string();
-            (200, response_body("msg_new", &agent))
+            match req["conversation_id"].as_str() {
+                Some(thread) if !responses.iter().any(|r| r == thread) => (
+                    404,
+                    json!({"error": format!("Conversation {thread} was not found")}),
+                ),
+                thread => {
+                    let mut body = response_body("msg_new", &agent);
+                    body["conversation_id"] = json!(thread);
+                    (200, body)
+                }
+            }
+        }
+        ("GET", p) if p.starts_with("/api/memory/threads/") && p.ends_with("/messages") => {
+            let id = &p["/api/memory/threads/".len()..p.len() - "/messages".len()];
+            if responses.iter().any(|r| r == id) {
+                (200, json!({"messages": [], "total": 0, "hasMore": false}))
+            } else {
+                (404, json!({"error": format!("Thread {id} not found")}))
+            }
         }
         ("GET", p) if p.starts_with("/api/v1/responses/") => {
             let id = p.trim_start_matches("/api/v1/responses/");
@@ -190,14 +213,16 @@ fn route(
 }
 
 /// A memory thread of the fake's first agent (recorded under the gateway's agent key, as the
-/// gateway creates them), with `metadata` besides.
+/// gateway creates them, unless the id starts `native_`), with `metadata` besides.
 fn thread_body(id: &str, agents: &Value, mut metadata: Value) -> Value {
     let agent = agents
         .as_object()
         .and_then(|a| a.keys().next())
         .cloned()
         .unwrap_or_default();
-    metadata["mastra_gateway.agent"] = json!(agent);
+    if !id.starts_with("native_") {
+        metadata["mastra_gateway.agent"] = json!(agent);
+    }
     json!({"id": id, "resourceId": id, "title": "", "metadata": metadata,
         "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"})
 }
@@ -380,6 +405,77 @@ async fn conversation_update_as_first_lookup_gets_it_once() {
     assert_eq!(b.seen("GET", "/api/v1/conversations/").len(), 1);
     assert_eq!(b.seen("PATCH", "/api/memory/threads/conv_held").len(), 1);
     assert_eq!(a.seen("PATCH", "/api/memory/").len(), 0);
+}
+
+/// A thread made natively in Mastra (no agent recorded) on the second upstream, while the
+/// default agent lives on the first: every conversation call goes to the thread's upstream,
+/// with one of its agents.
+#[tokio::test]
+async fn native_conversation_on_second_upstream_is_served_there() {
+    let (a, b) = (
+        fake(&["alpha-agent"], &[]).await,
+        fake(&["beta-agent"], &["native_conv"]).await,
+    );
+    let gw = gateway(&format!(
+        "[models]\ndefault = \"alpha-agent\"\n[[upstreams]]\nname = \"a\"\nurl = \"{}\"\n[[upstreams]]\nname = \"b\"\nurl = \"{}\"\n",
+        a.url(),
+        b.url()
+    ))
+    .await;
+    let (status, v) = update_metadata(&gw, "native_conv").await;
+    assert_eq!(status, 200, "{v}");
+    let patches = b.seen("PATCH", "/api/memory/threads/native_conv");
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].query, "agentId=beta-agent");
+
+    let r = client()
+        .get(format!(
+            "http://{}/v1/conversations/native_conv/items",
+            gw.addr
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let lists = b.seen("GET", "/api/memory/threads/native_conv/messages");
+    assert!(!lists.is_empty());
+    assert!(lists.iter().all(|s| s.query.contains("agentId=beta-agent")));
+
+    // A turn without `model` (the default agent is on a): an agent of the thread's upstream
+    // answers.
+    let r = client()
+        .post(format!("http://{}/v1/responses", gw.addr))
+        .json(&json!({"input": "hi", "conversation": "native_conv"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["model"], "beta-agent", "{v}");
+    assert_eq!(v["conversation"]["id"], "native_conv", "{v}");
+
+    // A `model` whose upstream cannot see the thread: a clear 400, nothing sent.
+    let r = client()
+        .post(format!("http://{}/v1/responses", gw.addr))
+        .json(&json!({"model": "alpha-agent", "input": "hi", "conversation": "native_conv"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    assert_eq!(v["error"]["param"], "model", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("held by upstream 'b'"),
+        "{v}"
+    );
+    assert_eq!(b.seen("POST", "/api/v1/responses").len(), 1);
+    assert!(a.seen("POST", "/api/v1/responses").is_empty());
+    assert!(a.seen("PATCH", "/api/memory/").is_empty());
+    assert!(a.seen("GET", "/api/memory/").is_empty());
 }
 
 async fn update_metadata(gw: &Gateway, id: &str) -> (u16, Value) {

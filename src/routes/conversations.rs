@@ -54,20 +54,34 @@ pub async fn default_agent(state: &AppState, request_id: &str) -> Result<String,
     })
 }
 
-/// The agent whose memory serves this conversation: the one recorded at creation while it
-/// exists, else the default one (threads created natively in Mastra record none).
+/// The agent whose memory serves this conversation, always one of the upstream holding the
+/// thread (so `for_agent` of it is that upstream): the one recorded at creation while it is
+/// there, else the default one if it is there, else that upstream's first agent. Threads
+/// created natively in Mastra record none.
 pub async fn agent_of(
     state: &AppState,
     info: &ConversationInfo,
     request_id: &str,
 ) -> Result<String, ApiError> {
-    if let Some(agent) = &info.agent {
-        let dir = state.agents.get(&state.upstreams, request_id).await?;
-        if dir.contains(agent) {
-            return Ok(agent.clone());
-        }
+    let dir = state.agents.get(&state.upstreams, request_id).await?;
+    let on_holder = |agent: &str| dir.upstream_of(agent) == Some(info.upstream);
+    if let Some(agent) = info.agent.as_deref().filter(|a| on_holder(a)) {
+        return Ok(agent.to_string());
     }
-    default_agent(state, request_id).await
+    let default = default_agent(state, request_id).await?;
+    if on_holder(&default) {
+        return Ok(default);
+    }
+    let first = dir.agent_ids().find(|a| on_holder(a)).map(str::to_string);
+    first.ok_or_else(|| {
+        ApiError::upstream_invalid(
+            state.upstreams.get(info.upstream).name(),
+            format!(
+                "it holds conversation '{}' but lists no agents, so no agent can serve it",
+                info.id
+            ),
+        )
+    })
 }
 
 /// An upstream 404 on a conversation's thread: the conversation is gone (drop it from the
@@ -161,14 +175,10 @@ pub async fn create(
             request_id,
         )
         .await?;
-    let info = ConversationInfo::from_thread(thread);
+    let info = ConversationInfo::from_thread(thread, state.upstreams.index_for_agent(&agent));
     state
         .upstreams
-        .remember(
-            Held::Conversation,
-            &info.id,
-            state.upstreams.index_for_agent(&agent),
-        )
+        .remember(Held::Conversation, &info.id, info.upstream)
         .await;
     if !items.is_empty() {
         let ctx = NewMessages {
@@ -233,7 +243,8 @@ pub async fn update(
     else {
         return Err(gone(state, id, ApiError::conversation_not_found(id)).await);
     };
-    let holder = state.upstreams.get(found.index);
+    let index = found.index;
+    let holder = state.upstreams.get(index);
     let thread = found
         .read(
             &state.upstreams,
@@ -248,15 +259,13 @@ pub async fn update(
         Ok(t) => t,
         Err(e) => return Err(gone(state, id, e).await),
     };
-    let current = ConversationInfo::from_thread(thread);
+    let current = ConversationInfo::from_thread(thread, index);
     if !access.caller.owns(&current) {
         return Err(ApiError::conversation_not_found(id));
     }
     let agent = agent_of(state, &current, request_id).await?;
     let metadata = replace_client_metadata(&current.metadata, &client_md);
-    let updated = match state
-        .upstreams
-        .for_agent(&agent)
+    let updated = match holder
         .update_thread_metadata(id, &agent, &metadata, request_id)
         .await
     {
@@ -265,7 +274,7 @@ pub async fn update(
     };
     let info = state
         .conversations
-        .insert(ConversationInfo::from_thread(updated))
+        .insert(ConversationInfo::from_thread(updated, current.upstream))
         .await;
     Ok(json_response(StatusCode::OK, &info.to_openai()))
 }

@@ -12,6 +12,7 @@ use crate::mastra::memory::CreateConversationBody;
 use crate::mastra::types::{MastraDeleted, MastraResponse};
 use crate::openai::request::CreateResponseRequest;
 use crate::openai::response::DeletedResponse;
+use crate::routes::conversations::agent_of;
 use crate::routes::{json_response, parse_json};
 use crate::state::AppState;
 use crate::translate::ids;
@@ -54,7 +55,12 @@ pub async fn create(
         .filter(|m| !m.is_empty())
         .or(conversation.as_ref().and_then(|c| c.agent.as_deref()));
     let agents = state.agents.get(&state.upstreams, request_id).await?;
-    let agent = agents.resolve(model, &state.config.models)?;
+    let mut agent = agents.resolve(model, &state.config.models)?;
+    if let Some(c) = &conversation {
+        if state.upstreams.index_for_agent(&agent) != c.upstream {
+            agent = Box::pin(agent_on_holder(state, &req, c, &agent, request_id)).await?;
+        }
+    }
     let requested = model.or(state.config.models.default.as_deref());
     access.check_agent(&agent, requested.unwrap_or(&agent))?;
     crate::telemetry::set_agent(&agent);
@@ -292,6 +298,27 @@ pub async fn delete(
     ))
 }
 
+/// Several upstreams: the conversation's thread is on an upstream that does not serve `agent`.
+/// Without a `model` from the client, an agent of that upstream serves the turn; a `model`
+/// the client named is refused (its upstream could not see the thread).
+async fn agent_on_holder(
+    state: &AppState,
+    req: &CreateResponseRequest,
+    conversation: &ConversationInfo,
+    agent: &str,
+    request_id: &str,
+) -> Result<String, ApiError> {
+    let Some(model) = req.model.as_deref().filter(|m| !m.is_empty()) else {
+        return agent_of(state, conversation, request_id).await;
+    };
+    Err(ApiError::invalid_request(format!(
+        "Conversation '{}' is held by upstream '{}', which does not serve model '{model}' (agent '{agent}').",
+        conversation.id,
+        state.upstreams.get(conversation.upstream).name()
+    ))
+    .with_param("model"))
+}
+
 /// Where a stored response lives (free with one upstream; found once, then cached).
 async fn locate_response(
     state: &AppState,
@@ -425,15 +452,14 @@ async fn standalone_thread(
         .await?;
     let info = state
         .conversations
-        .insert(ConversationInfo::from_thread(thread))
+        .insert(ConversationInfo::from_thread(
+            thread,
+            state.upstreams.index_for_agent(agent),
+        ))
         .await;
     state
         .upstreams
-        .remember(
-            Held::Conversation,
-            &info.id,
-            state.upstreams.index_for_agent(agent),
-        )
+        .remember(Held::Conversation, &info.id, info.upstream)
         .await;
     Ok(info.id.clone())
 }

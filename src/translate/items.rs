@@ -106,10 +106,13 @@ pub struct ConversationInfo {
     pub created_at: i64,
     /// The thread's whole metadata (reserved and non-string entries included).
     pub metadata: Map<String, Value>,
+    /// The upstream whose memory holds the thread (its index in `[[upstreams]]`; 0 with one).
+    pub upstream: usize,
 }
 
 impl ConversationInfo {
-    pub fn from_thread(thread: MastraThread) -> Self {
+    /// The thread as a conversation, held by upstream `upstream`.
+    pub fn from_thread(thread: MastraThread, upstream: usize) -> Self {
         let metadata = thread.metadata.unwrap_or_default();
         Self {
             agent: metadata
@@ -125,6 +128,7 @@ impl ConversationInfo {
             resource_id: thread.resource_id,
             id: thread.id,
             metadata,
+            upstream,
         }
     }
 
@@ -1301,7 +1305,7 @@ mod tests {
             metadata: Some(raw),
             ..Default::default()
         };
-        let info = ConversationInfo::from_thread(thread);
+        let info = ConversationInfo::from_thread(thread, 0);
         assert_eq!(info.agent.as_deref(), Some("support-agent"));
         assert_eq!(
             serde_json::to_value(info.to_openai()).unwrap(),
@@ -1316,7 +1320,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         let thread: MastraThread = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-        let info = ConversationInfo::from_thread(thread);
+        let info = ConversationInfo::from_thread(thread, 0);
         assert_eq!(info.agent.as_deref(), Some("echo-agent"));
         insta::assert_json_snapshot!(info.to_openai(), {".id" => "[conv id]", ".created_at" => "[created_at]"});
         // The last turn of the recorded thread had two user messages as input.
