@@ -5,7 +5,12 @@
 //! (hyper-util's `auto` builder) and speaks HTTP/1.1 to the upstream. What the gateway costs
 //! above it is the gateway's own work; what this costs above nginx is the price of the stack.
 //!
-//!     bare-proxy --port 8081 --upstream 127.0.0.1:4111 [--threads N]
+//! With `--buffer` it reads each request body whole before forwarding it, and each non-SSE
+//! answer whole before relaying it, as any proxy that parses JSON both ways must: the floor of
+//! a translating gateway (reading a body inside hyper's server task wakes that task, a cost
+//! frame-by-frame relaying does not pay).
+//!
+//!     bare-proxy --port 8081 --upstream 127.0.0.1:4111 [--threads N] [--buffer]
 
 use std::net::SocketAddr;
 
@@ -24,6 +29,7 @@ struct Args {
     port: u16,
     upstream: String,
     threads: Option<usize>,
+    buffer: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -31,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
         port: 8081,
         upstream: "127.0.0.1:4111".into(),
         threads: None,
+        buffer: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -41,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => {
                 args.threads = Some(value()?.parse().map_err(|e| format!("--threads: {e}"))?)
             }
+            "--buffer" => args.buffer = true,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -48,8 +56,9 @@ fn parse_args() -> Result<Args, String> {
 }
 
 async fn proxy(
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, Body>,
     upstream: &'static str,
+    buffer: bool,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, hyper::Error> {
     let (mut parts, body) = req.into_parts();
@@ -63,10 +72,33 @@ async fn proxy(
         Ok(uri) => uri,
         Err(_) => return Ok(status(400)),
     };
-    match client.request(Request::from_parts(parts, body)).await {
-        Ok(resp) => Ok(resp.map(|b| b.boxed())),
-        Err(_) => Ok(status(502)),
+    let body = if buffer {
+        full(body.collect().await?.to_bytes())
+    } else {
+        body.boxed()
+    };
+    let resp = match client.request(Request::from_parts(parts, body)).await {
+        Ok(resp) => resp,
+        Err(_) => return Ok(status(502)),
+    };
+    let streamed = resp
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+    if buffer && !streamed {
+        let (parts, body) = resp.into_parts();
+        return Ok(Response::from_parts(
+            parts,
+            full(body.collect().await?.to_bytes()),
+        ));
     }
+    Ok(resp.map(|b| b.boxed()))
+}
+
+fn full(bytes: bytes::Bytes) -> Body {
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 fn status(code: u16) -> Response<Body> {
@@ -83,12 +115,14 @@ async fn serve(args: Args) -> std::io::Result<()> {
     let upstream: &'static str = Box::leak(args.upstream.into_boxed_str());
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    let client: Client<HttpConnector, Incoming> = Client::builder(TokioExecutor::new())
+    let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(1024)
         .build(connector);
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = TcpListener::bind(addr).await?;
-    println!("bare-proxy listening on http://{addr} -> http://{upstream}");
+    let buffer = args.buffer;
+    let mode = if buffer { " (buffering bodies)" } else { "" };
+    println!("bare-proxy listening on http://{addr} -> http://{upstream}{mode}");
     let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     loop {
         let (stream, _) = match listener.accept().await {
@@ -102,7 +136,7 @@ async fn serve(args: Args) -> std::io::Result<()> {
         let client = client.clone();
         let http = http.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| proxy(client.clone(), upstream, req));
+            let service = service_fn(move |req| proxy(client.clone(), upstream, buffer, req));
             let _ = http.serve_connection(TokioIo::new(stream), service).await;
         });
     }
