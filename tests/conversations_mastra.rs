@@ -872,6 +872,15 @@ async fn native_thread_on_a_second_upstream() {
     let r = env.ok(r, "turn without model").await;
     assert_eq!(r["model"], "echo-agent", "{r}");
     assert_eq!(r["conversation"]["id"], thread);
+    // Continued by id, still without `model`: the same upstream and agent.
+    let r = env
+        .post(
+            "/v1/responses",
+            json!({"input": "then", "previous_response_id": r["id"], "store": true}),
+        )
+        .await;
+    let r = env.ok(r, "turn on the previous response").await;
+    assert_eq!(r["model"], "echo-agent", "{r}");
     let r = env
         .post(
             "/v1/responses",
@@ -892,6 +901,8 @@ async fn native_thread_on_a_second_upstream() {
         items.iter().map(text).collect::<Vec<_>>(),
         [
             "added",
+            "you said: then",
+            "then",
             "you said: no model",
             "no model",
             "echo: native hello",

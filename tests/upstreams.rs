@@ -145,8 +145,15 @@ fn route(
         ("POST", "/api/v1/responses") => {
             let req: Value = serde_json::from_slice(body).unwrap();
             let agent = req["agent_id"].as_str().unwrap_or_default().to_string();
+            let held = |id: &str| responses.iter().any(|r| r == id);
+            if let Some(prev) = req["previous_response_id"].as_str().filter(|p| !held(p)) {
+                return (
+                    404,
+                    json!({"error": format!("Stored response {prev} was not found")}),
+                );
+            }
             match req["conversation_id"].as_str() {
-                Some(thread) if !responses.iter().any(|r| r == thread) => (
+                Some(thread) if !held(thread) => (
                     404,
                     json!({"error": format!("Conversation {thread} was not found")}),
                 ),
@@ -476,6 +483,68 @@ async fn native_conversation_on_second_upstream_is_served_there() {
     assert!(a.seen("POST", "/api/v1/responses").is_empty());
     assert!(a.seen("PATCH", "/api/memory/").is_empty());
     assert!(a.seen("GET", "/api/memory/").is_empty());
+}
+
+/// A previous response held by the second upstream while the default agent lives on the
+/// first: a turn without `model` is served by an agent of the second, a `model` of the first
+/// is a clear 400 (`resp_prev` is Mastra's `msg_prev`). A response created through the gateway is remembered where it was made, so
+/// continuing it asks no upstream where it is.
+#[tokio::test]
+async fn previous_response_on_second_upstream_is_continued_there() {
+    let (a, b) = (
+        fake(&["alpha-agent"], &[]).await,
+        fake(&["beta-agent"], &["msg_prev", "msg_new"]).await,
+    );
+    let gw = gateway(&format!(
+        "[models]\ndefault = \"alpha-agent\"\n[[upstreams]]\nname = \"a\"\nurl = \"{}\"\n[[upstreams]]\nname = \"b\"\nurl = \"{}\"\n",
+        a.url(),
+        b.url()
+    ))
+    .await;
+    let create = |body: Value| {
+        let url = format!("http://{}/v1/responses", gw.addr);
+        async move {
+            let r = client().post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, v) = create(json!({"input": "more", "previous_response_id": "resp_prev"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["model"], "beta-agent", "{v}");
+    assert_eq!(b.seen("POST", "/api/v1/responses").len(), 1);
+    assert!(a.seen("POST", "/api/v1/responses").is_empty());
+
+    let (status, v) = create(
+        json!({"model": "alpha-agent", "input": "more", "previous_response_id": "resp_prev"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["param"], "model", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Previous response 'resp_prev' is held by upstream 'b'"),
+        "{v}"
+    );
+    // Located once (a probe on each upstream), then remembered.
+    assert_eq!(a.seen("GET", "/api/v1/responses/msg_prev").len(), 1);
+    assert_eq!(b.seen("GET", "/api/v1/responses/msg_prev").len(), 1);
+
+    let (status, v) =
+        create(json!({"input": "unknown", "previous_response_id": "resp_nowhere"})).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["code"], "previous_response_not_found", "{v}");
+
+    // Made through the gateway on b (as `msg_new`): continuing it asks nobody where it is.
+    let (status, made) = create(json!({"model": "beta-agent", "input": "new"})).await;
+    assert_eq!(status, 200, "{made}");
+    let (status, v) = create(json!({"input": "next", "previous_response_id": made["id"]})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["model"], "beta-agent", "{v}");
+    assert!(a.seen("GET", "/api/v1/responses/msg_new").is_empty());
+    assert!(b.seen("GET", "/api/v1/responses/msg_new").is_empty());
+    assert!(a.seen("POST", "/api/v1/responses").is_empty());
 }
 
 async fn update_metadata(gw: &Gateway, id: &str) -> (u16, Value) {

@@ -55,17 +55,36 @@ pub async fn default_agent(state: &AppState, request_id: &str) -> Result<String,
 }
 
 /// The agent whose memory serves this conversation, always one of the upstream holding the
-/// thread (so `for_agent` of it is that upstream): the one recorded at creation while it is
-/// there, else the default one if it is there, else that upstream's first agent. Threads
-/// created natively in Mastra record none.
+/// thread (so `for_agent` of it is that upstream): see [`agent_on_upstream`]. Threads created
+/// natively in Mastra record no agent.
 pub async fn agent_of(
     state: &AppState,
     info: &ConversationInfo,
     request_id: &str,
 ) -> Result<String, ApiError> {
+    let holds = format!("conversation '{}'", info.id);
+    agent_on_upstream(
+        state,
+        info.agent.as_deref(),
+        info.upstream,
+        &holds,
+        request_id,
+    )
+    .await
+}
+
+/// An agent of upstream `upstream`, which `holds` something: `recorded` while it is there, else
+/// the default one if it is there, else that upstream's first agent.
+pub async fn agent_on_upstream(
+    state: &AppState,
+    recorded: Option<&str>,
+    upstream: usize,
+    holds: &str,
+    request_id: &str,
+) -> Result<String, ApiError> {
     let dir = state.agents.get(&state.upstreams, request_id).await?;
-    let on_holder = |agent: &str| dir.upstream_of(agent) == Some(info.upstream);
-    if let Some(agent) = info.agent.as_deref().filter(|a| on_holder(a)) {
+    let on_holder = |agent: &str| dir.upstream_of(agent) == Some(upstream);
+    if let Some(agent) = recorded.filter(|a| on_holder(a)) {
         return Ok(agent.to_string());
     }
     let default = default_agent(state, request_id).await?;
@@ -75,11 +94,8 @@ pub async fn agent_of(
     let first = dir.agent_ids().find(|a| on_holder(a)).map(str::to_string);
     first.ok_or_else(|| {
         ApiError::upstream_invalid(
-            state.upstreams.get(info.upstream).name(),
-            format!(
-                "it holds conversation '{}' but lists no agents, so no agent can serve it",
-                info.id
-            ),
+            state.upstreams.get(upstream).name(),
+            format!("it holds {holds} but lists no agents, so no agent can serve it"),
         )
     })
 }

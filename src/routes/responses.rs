@@ -12,7 +12,7 @@ use crate::mastra::memory::CreateConversationBody;
 use crate::mastra::types::{MastraDeleted, MastraResponse};
 use crate::openai::request::CreateResponseRequest;
 use crate::openai::response::DeletedResponse;
-use crate::routes::conversations::agent_of;
+use crate::routes::conversations::agent_on_upstream;
 use crate::routes::{json_response, parse_json};
 use crate::state::AppState;
 use crate::translate::ids;
@@ -56,9 +56,27 @@ pub async fn create(
         .or(conversation.as_ref().and_then(|c| c.agent.as_deref()));
     let agents = state.agents.get(&state.upstreams, request_id).await?;
     let mut agent = agents.resolve(model, &state.config.models)?;
+    // Several upstreams: the thread the turn continues must be on the agent's upstream.
     if let Some(c) = &conversation {
         if state.upstreams.index_for_agent(&agent) != c.upstream {
-            agent = Box::pin(agent_on_holder(state, &req, c, &agent, request_id)).await?;
+            let holder = Holder {
+                kind: "Conversation",
+                id: &c.id,
+                upstream: c.upstream,
+                agent: c.agent.as_deref(),
+            };
+            agent = Box::pin(agent_on_holder(state, &req, holder, &agent, request_id)).await?;
+        }
+    } else if let (Some(prev), true) = (&req.previous_response_id, state.upstreams.len() > 1) {
+        let upstream = Box::pin(previous_response_upstream(state, prev, request_id)).await?;
+        if state.upstreams.index_for_agent(&agent) != upstream {
+            let holder = Holder {
+                kind: "Previous response",
+                id: prev,
+                upstream,
+                agent: None,
+            };
+            agent = Box::pin(agent_on_holder(state, &req, holder, &agent, request_id)).await?;
         }
     }
     let requested = model.or(state.config.models.default.as_deref());
@@ -157,6 +175,13 @@ pub async fn create(
     let mastra: MastraResponse = serde_json::from_slice(&reply.body).map_err(|e| {
         ApiError::upstream_invalid(mastra.name(), format!("POST /api/v1/responses: {e}"))
     })?;
+    if mastra.store == Some(true) {
+        let owner = state.upstreams.index_for_agent(&agent);
+        state
+            .upstreams
+            .remember(Held::Response, &mastra.id, owner)
+            .await;
+    }
     if !access.caller.is_open() && mastra.store == Some(true) {
         let info = ResponseInfo {
             thread: mastra.conversation_id.clone(),
@@ -298,25 +323,54 @@ pub async fn delete(
     ))
 }
 
-/// Several upstreams: the conversation's thread is on an upstream that does not serve `agent`.
+/// What a turn continues (a conversation or a previous response), on upstream `upstream`.
+struct Holder<'a> {
+    kind: &'static str,
+    id: &'a str,
+    upstream: usize,
+    /// The agent it records, if any.
+    agent: Option<&'a str>,
+}
+
+/// Several upstreams: what the turn continues is on an upstream that does not serve `agent`.
 /// Without a `model` from the client, an agent of that upstream serves the turn; a `model`
 /// the client named is refused (its upstream could not see the thread).
 async fn agent_on_holder(
     state: &AppState,
     req: &CreateResponseRequest,
-    conversation: &ConversationInfo,
+    holder: Holder<'_>,
     agent: &str,
     request_id: &str,
 ) -> Result<String, ApiError> {
     let Some(model) = req.model.as_deref().filter(|m| !m.is_empty()) else {
-        return agent_of(state, conversation, request_id).await;
+        let holds = format!("{} '{}'", holder.kind.to_lowercase(), holder.id);
+        return agent_on_upstream(state, holder.agent, holder.upstream, &holds, request_id).await;
     };
     Err(ApiError::invalid_request(format!(
-        "Conversation '{}' is held by upstream '{}', which does not serve model '{model}' (agent '{agent}').",
-        conversation.id,
-        state.upstreams.get(conversation.upstream).name()
+        "{} '{}' is held by upstream '{}', which does not serve model '{model}' (agent '{agent}').",
+        holder.kind,
+        holder.id,
+        state.upstreams.get(holder.upstream).name()
     ))
     .with_param("model"))
+}
+
+/// The upstream holding a previous response (remembered when it was created through the
+/// gateway, else found by asking); unknown → OpenAI's 404 for it.
+async fn previous_response_upstream(
+    state: &AppState,
+    prev: &str,
+    request_id: &str,
+) -> Result<usize, ApiError> {
+    let mastra_id = ids::response_id_to_mastra(prev);
+    match state
+        .upstreams
+        .locate(Held::Response, &mastra_id, request_id)
+        .await?
+    {
+        Some(found) => Ok(found.index),
+        None => Err(ApiError::previous_response_not_found(prev)),
+    }
 }
 
 /// Where a stored response lives (free with one upstream; found once, then cached).
