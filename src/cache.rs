@@ -117,30 +117,38 @@ impl ConversationCache {
         telemetry::record_cache("conversations", false);
         self.cache
             .try_get_with(id.to_string(), async {
-                let Some(found) = upstreams.locate(Held::Conversation, id, request_id).await?
-                else {
-                    return Err(ApiError::conversation_not_found(id));
-                };
-                let index = found.index;
-                let holder = upstreams.get(index);
-                let thread = found
-                    .read(
-                        upstreams,
-                        Held::Conversation,
-                        id,
-                        request_id,
-                        "conversations.lookup",
-                    )
-                    .await
-                    .and_then(|reply| holder.conversation_from_reply(&reply));
-                match thread {
-                    Ok(thread) => Ok(Arc::new(ConversationInfo::from_thread(thread, index))),
-                    Err(e) if is_not_found(&e) => Err(ApiError::conversation_not_found(id)),
-                    Err(e) => Err(e),
-                }
+                Self::fetch(upstreams, id, request_id).await.map(Arc::new)
             })
             .await
             .map_err(|e: Arc<ApiError>| (*e).clone())
+    }
+
+    /// The conversation as its upstream has it now (the owner probe's answer, or a `GET`),
+    /// bypassing the cache; unknown → 404 `Conversation with id '…' not found.`
+    pub async fn fetch(
+        upstreams: &UpstreamSet,
+        id: &str,
+        request_id: &str,
+    ) -> Result<ConversationInfo, ApiError> {
+        let Some(found) = upstreams.locate(Held::Conversation, id, request_id).await? else {
+            return Err(ApiError::conversation_not_found(id));
+        };
+        let index = found.index;
+        let thread = found
+            .read(
+                upstreams,
+                Held::Conversation,
+                id,
+                request_id,
+                "conversations.lookup",
+            )
+            .await
+            .and_then(|reply| upstreams.get(index).conversation_from_reply(&reply));
+        match thread {
+            Ok(thread) => Ok(ConversationInfo::from_thread(thread, index)),
+            Err(e) if is_not_found(&e) => Err(ApiError::conversation_not_found(id)),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn insert(&self, info: ConversationInfo) -> Arc<ConversationInfo> {

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::{self, Access};
 use crate::body::GatewayBody;
+use crate::cache::ConversationCache;
 use crate::error::ApiError;
 use crate::mastra::memory::{
     is_not_found, CreateConversationBody, DbMessage, Direction, MessageQuery,
@@ -62,24 +63,24 @@ pub async fn agent_of(
     info: &ConversationInfo,
     request_id: &str,
 ) -> Result<String, ApiError> {
-    let holds = format!("conversation '{}'", info.id);
+    let holds = ("conversation", info.id.as_str());
     agent_on_upstream(
         state,
         info.agent.as_deref(),
         info.upstream,
-        &holds,
+        holds,
         request_id,
     )
     .await
 }
 
-/// An agent of upstream `upstream`, which `holds` something: `recorded` while it is there, else
-/// the default one if it is there, else that upstream's first agent.
+/// An agent of upstream `upstream`, which holds the `(kind, id)` named in `holds`: `recorded`
+/// while it is there, else the default one if it is there, else that upstream's first agent.
 pub async fn agent_on_upstream(
     state: &AppState,
     recorded: Option<&str>,
     upstream: usize,
-    holds: &str,
+    holds: (&str, &str),
     request_id: &str,
 ) -> Result<String, ApiError> {
     let dir = state.agents.get(&state.upstreams, request_id).await?;
@@ -95,7 +96,10 @@ pub async fn agent_on_upstream(
     first.ok_or_else(|| {
         ApiError::upstream_invalid(
             state.upstreams.get(upstream).name(),
-            format!("it holds {holds} but lists no agents, so no agent can serve it"),
+            format!(
+                "it holds {} '{}' but lists no agents, so no agent can serve it",
+                holds.0, holds.1
+            ),
         )
     })
 }
@@ -252,30 +256,11 @@ pub async fn update(
     validate_client_metadata(&client_md)?;
     // Read fresh: the update replaces the thread's whole metadata upstream. (An owner probe's
     // answer, fetched just now in this request, is as fresh.)
-    let Some(found) = state
-        .upstreams
-        .locate(Held::Conversation, id, request_id)
-        .await?
-    else {
-        return Err(gone(state, id, ApiError::conversation_not_found(id)).await);
-    };
-    let index = found.index;
-    let holder = state.upstreams.get(index);
-    let thread = found
-        .read(
-            &state.upstreams,
-            Held::Conversation,
-            id,
-            request_id,
-            "conversations.lookup",
-        )
-        .await
-        .and_then(|reply| holder.conversation_from_reply(&reply));
-    let thread = match thread {
-        Ok(t) => t,
+    let current = match ConversationCache::fetch(&state.upstreams, id, request_id).await {
+        Ok(c) => c,
         Err(e) => return Err(gone(state, id, e).await),
     };
-    let current = ConversationInfo::from_thread(thread, index);
+    let holder = state.upstreams.get(current.upstream);
     if !access.caller.owns(&current) {
         return Err(ApiError::conversation_not_found(id));
     }

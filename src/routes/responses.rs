@@ -56,9 +56,10 @@ pub async fn create(
         .or(conversation.as_ref().and_then(|c| c.agent.as_deref()));
     let agents = state.agents.get(&state.upstreams, request_id).await?;
     let mut agent = agents.resolve(model, &state.config.models)?;
+    let mut upstream = state.upstreams.index_for_agent(&agent);
     // Several upstreams: the thread the turn continues must be on the agent's upstream.
     if let Some(c) = &conversation {
-        if state.upstreams.index_for_agent(&agent) != c.upstream {
+        if upstream != c.upstream {
             let holder = Holder {
                 kind: "Conversation",
                 id: &c.id,
@@ -66,23 +67,29 @@ pub async fn create(
                 agent: c.agent.as_deref(),
             };
             agent = Box::pin(agent_on_holder(state, &req, holder, &agent, request_id)).await?;
+            upstream = c.upstream;
         }
     } else if let (Some(prev), true) = (&req.previous_response_id, state.upstreams.len() > 1) {
-        let upstream = Box::pin(previous_response_upstream(state, prev, request_id)).await?;
-        if state.upstreams.index_for_agent(&agent) != upstream {
+        let mastra_id = ids::response_id_to_mastra(prev);
+        let found = Box::pin(locate_response(state, &mastra_id, request_id, || {
+            ApiError::previous_response_not_found(prev)
+        }))
+        .await?;
+        if upstream != found.index {
             let holder = Holder {
                 kind: "Previous response",
                 id: prev,
-                upstream,
+                upstream: found.index,
                 agent: None,
             };
             agent = Box::pin(agent_on_holder(state, &req, holder, &agent, request_id)).await?;
+            upstream = found.index;
         }
     }
     let requested = model.or(state.config.models.default.as_deref());
     access.check_agent(&agent, requested.unwrap_or(&agent))?;
     crate::telemetry::set_agent(&agent);
-    let mastra = state.upstreams.for_agent(&agent);
+    let mastra = state.upstreams.get(upstream);
     let stream = req.stream.unwrap_or(false);
     let mut upstream_body = build_create_body(&req, &agent, stream)?;
     // A valid request: it counts against its agent's rate, and a stream takes a slot.
@@ -176,18 +183,17 @@ pub async fn create(
         ApiError::upstream_invalid(mastra.name(), format!("POST /api/v1/responses: {e}"))
     })?;
     if mastra.store == Some(true) {
-        let owner = state.upstreams.index_for_agent(&agent);
         state
             .upstreams
-            .remember(Held::Response, &mastra.id, owner)
+            .remember(Held::Response, &mastra.id, upstream)
             .await;
-    }
-    if !access.caller.is_open() && mastra.store == Some(true) {
-        let info = ResponseInfo {
-            thread: mastra.conversation_id.clone(),
-            agent: Some(agent.clone()),
-        };
-        state.responses.insert(&mastra.id, info).await;
+        if !access.caller.is_open() {
+            let info = ResponseInfo {
+                thread: mastra.conversation_id.clone(),
+                agent: Some(agent.clone()),
+            };
+            state.responses.insert(&mastra.id, info).await;
+        }
     }
     Ok(json_response(
         StatusCode::OK,
@@ -244,7 +250,10 @@ pub async fn retrieve(
         ));
     }
     let mastra_id = ids::response_id_to_mastra(id);
-    let found = locate_response(state, &mastra_id, id, request_id).await?;
+    let found = locate_response(state, &mastra_id, request_id, || {
+        ApiError::response_not_found(id)
+    })
+    .await?;
     let holder = state.upstreams.get(found.index);
     let reply = found
         .read(
@@ -302,7 +311,10 @@ pub async fn delete(
     .await?;
     let mastra_id = ids::response_id_to_mastra(id);
     let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
-    let found = locate_response(state, &mastra_id, id, request_id).await?;
+    let found = locate_response(state, &mastra_id, request_id, || {
+        ApiError::response_not_found(id)
+    })
+    .await?;
     let holder = state.upstreams.get(found.index);
     let reply = holder
         .call(Method::DELETE, &path, None, request_id, "responses.delete")
@@ -343,8 +355,9 @@ async fn agent_on_holder(
     request_id: &str,
 ) -> Result<String, ApiError> {
     let Some(model) = req.model.as_deref().filter(|m| !m.is_empty()) else {
-        let holds = format!("{} '{}'", holder.kind.to_lowercase(), holder.id);
-        return agent_on_upstream(state, holder.agent, holder.upstream, &holds, request_id).await;
+        let kind = holder.kind.to_lowercase();
+        let holds = (kind.as_str(), holder.id);
+        return agent_on_upstream(state, holder.agent, holder.upstream, holds, request_id).await;
     };
     Err(ApiError::invalid_request(format!(
         "{} '{}' is held by upstream '{}', which does not serve model '{model}' (agent '{agent}').",
@@ -355,36 +368,19 @@ async fn agent_on_holder(
     .with_param("model"))
 }
 
-/// The upstream holding a previous response (remembered when it was created through the
-/// gateway, else found by asking); unknown → OpenAI's 404 for it.
-async fn previous_response_upstream(
-    state: &AppState,
-    prev: &str,
-    request_id: &str,
-) -> Result<usize, ApiError> {
-    let mastra_id = ids::response_id_to_mastra(prev);
-    match state
-        .upstreams
-        .locate(Held::Response, &mastra_id, request_id)
-        .await?
-    {
-        Some(found) => Ok(found.index),
-        None => Err(ApiError::previous_response_not_found(prev)),
-    }
-}
-
-/// Where a stored response lives (free with one upstream; found once, then cached).
+/// Where a stored response lives (free with one upstream; remembered when it was created
+/// through the gateway or found once by asking); unknown → `not_found()`.
 async fn locate_response(
     state: &AppState,
     mastra_id: &str,
-    openai_id: &str,
     request_id: &str,
+    not_found: impl FnOnce() -> ApiError,
 ) -> Result<Located, ApiError> {
     state
         .upstreams
         .locate(Held::Response, mastra_id, request_id)
         .await?
-        .ok_or_else(|| ApiError::response_not_found(openai_id))
+        .ok_or_else(not_found)
 }
 
 /// Every stored Mastra response lives in a thread, but OpenAI shows `conversation` only for
@@ -429,9 +425,11 @@ async fn check_response_owner(
                     e
                 }
             };
-            let found = locate_response(state, &mastra_id, id, request_id)
-                .await
-                .map_err(not_found_as)?;
+            let found = locate_response(state, &mastra_id, request_id, || {
+                ApiError::response_not_found(id)
+            })
+            .await
+            .map_err(not_found_as)?;
             let holder = state.upstreams.get(found.index);
             let reply = found
                 .read(
