@@ -20,14 +20,17 @@ import sys
 import textwrap
 from pathlib import Path
 
-TARGETS = ["direct", "nginx", "gateway", "bare"]
-LABELS = {"direct": "(a) direct", "nginx": "(b) nginx", "gateway": "(c) gateway", "bare": "(d) bare"}
+TARGETS = ["direct", "nginx", "gateway", "bare", "reqwest"]
+LABELS = {"direct": "(a) direct", "nginx": "(b) nginx", "gateway": "(c) gateway", "bare": "(d) bare",
+          "reqwest": "(e) bare via reqwest"}
 # RPS ratios per point (results.json "ratios"; the table's RPS columns): name -> (numerator, denominator)
-RATIOS = {
+RATIOS = {  # in the order of the table's columns
     "gw/direct": ("gateway", "direct"),
     "gw/nginx": ("gateway", "nginx"),
     "gw/bare": ("gateway", "bare"),
+    "gw/reqwest": ("gateway", "reqwest"),
     "bare/nginx": ("bare", "nginx"),
+    "reqwest/nginx": ("reqwest", "nginx"),
     "nginx/direct": ("nginx", "direct"),
 }
 KINDS = {"json": "non-streaming", "stream": "streaming (SSE)"}
@@ -108,7 +111,7 @@ def median(xs):
 def collect(raw):
     """{(kind, c): {target: {metric: median}}} plus the gateway's process numbers."""
     runs = {}
-    pat = re.compile(r"^(json|stream)-c(\d+)-r(\d+)-(direct|nginx|gateway|bare)\.json$")
+    pat = re.compile(r"^(json|stream)-c(\d+)-r(\d+)-(direct|nginx|gateway|bare|reqwest)\.json$")
     for f in sorted(raw.iterdir()):
         m = pat.match(f.name)
         if not m:
@@ -199,10 +202,11 @@ def tables(points, meta):
         out.append("")
         out.append(f"### {title}: what the gateway adds\n")
         head = (
-            "| c | RPS gw/direct | RPS gw/nginx | RPS gw/bare | RPS bare/nginx | RPS nginx/direct "
+            "| c | RPS gw/direct | RPS gw/nginx | RPS gw/bare | RPS gw/reqwest | RPS bare/nginx "
+            "| RPS reqwest/nginx | RPS nginx/direct "
             "| +p50 vs direct | +p50 vs nginx | +p99 vs direct | +p99 vs nginx |"
         )
-        sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         if kind == "stream":
             head += (" +TTFB p50 vs direct (oha only) | +TTFB p50 vs nginx (oha only) |" if no_ttfb
                      else " +TTFB p50 vs direct | +TTFB p50 vs nginx |")
@@ -214,9 +218,7 @@ def tables(points, meta):
             p = points[key]
             d, n, g = p.get("direct", {}), p.get("nginx", {}), p.get("gateway", {})
             rr = rps_ratios(p)
-            rps_cols = " | ".join(
-                f"{fmt(rr[name], '.2f')}×" for name in ("gw/direct", "gw/nginx", "gw/bare", "bare/nginx", "nginx/direct")
-            )
+            rps_cols = " | ".join(f"{fmt(rr[name], '.2f')}×" for name in RATIOS)
             row = (
                 f"| {key[1]} | {rps_cols} "
                 f"| {signed(diff(g.get('p50'), d.get('p50')))} ms | {signed(diff(g.get('p50'), n.get('p50')))} ms "
@@ -253,7 +255,9 @@ def header(meta):
            else "no TTFB: wrk does not measure the first byte (TTFB is oha only: `--loadgen oha`)"),
         f"- (a) the fake Mastra directly, (b) {meta['nginx']} as a plain reverse proxy (upstream keep-alive, "
         "proxy_buffering off), (c) the gateway, (d) bare-proxy: a minimal hyper 1 + hyper-util reverse "
-        "proxy (no parsing, translation, logging or metrics: the floor of the gateway's own stack); "
+        "proxy (no parsing, translation, logging or metrics: the floor of the gateway's own stack), "
+        "(e) bare-proxy --reqwest: the same hop through a reqwest client set up as the gateway's, "
+        "bodies read whole (the floor of a translating gateway whose upstream client is reqwest); "
         "all on 127.0.0.1, load generator on the same cores",
         f"- gateway RSS: idle {meta['idle_rss_mb']:.1f} MB, after the load {meta['after_rss_mb']:.1f} MB; "
         "CPU µs/req = (utime+stime) / 2xx answers during the point",
@@ -288,7 +292,7 @@ def chart(points, meta, path):
 
     kinds = [k for k in KINDS if any(key[0] == k for key in points)]
     fig, axes = plt.subplots(2, len(kinds), figsize=(6.5 * len(kinds), 8), squeeze=False)
-    colors = {"direct": "#9e9e9e", "nginx": "#4c78a8", "gateway": "#f58518", "bare": "#54a24b"}
+    colors = {"direct": "#9e9e9e", "nginx": "#4c78a8", "gateway": "#f58518", "bare": "#54a24b", "reqwest": "#b279a2"}
     for col, kind in enumerate(kinds):
         keys = [k for k in points if k[0] == kind]
         xs = range(len(keys))
@@ -312,7 +316,7 @@ def chart(points, meta, path):
         axes[0][col].set_title(f"{KINDS[kind]}: throughput")
         axes[1][col].set_title(f"{KINDS[kind]}: latency")
         axes[0][col].legend(fontsize=8)
-    title = f"mastra-gateway vs bare hyper proxy vs nginx vs direct — {meta['stamp']}, {meta['cpus']} CPUs"
+    title = f"mastra-gateway vs bare hyper proxies vs nginx vs direct — {meta['stamp']}, {meta['cpus']} CPUs"
     if meta.get("note"):
         title += "\n" + "\n".join(textwrap.wrap(meta["note"], 150))
     fig.suptitle(title, fontsize=10)

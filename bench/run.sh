@@ -5,8 +5,10 @@
 #   (c) gateway  target/dist/mastra-gateway          POST /v1/responses -> fake /api/v1/responses
 #   (d) bare     bare-proxy: hyper 1 + hyper-util    POST /v1/responses -> fake /api/v1/responses
 #                relaying only (the floor of the gateway's own stack; bench/fake-mastra)
+#   (e) reqwest  bare-proxy --reqwest: the same hop through a reqwest client set up as the
+#                gateway's, bodies read whole (the floor of a translating gateway on the chosen stack)
 # non-streaming and streaming, and prints RPS, p50/p99, stream time to first byte, the gateway's
-# added latency and RPS ratios against (a), (b) and (d), its CPU time per request and its RSS.
+# added latency and RPS ratios against (a), (b), (d) and (e), its CPU time per request and its RSS.
 # Results (Markdown table, PNG chart, raw JSON, logs) go to bench/results/<timestamp>/.
 #
 #   bash bench/run.sh            full run: 3 repeats x 10 s per point, medians, chart
@@ -287,12 +289,13 @@ fi
 say "prerequisites ready in $(elapsed "$TP")s; load generator: $LOADGEN$([ "$LOADGEN" = oha ] || echo ' (no stream time to first byte: oha only)')"
 
 # ---------------------------------------------------------------------------------------------
-# Start the four targets
+# Start the targets
 # ---------------------------------------------------------------------------------------------
 TS=$(date +%s.%N)
 FAKE_PORT=$(free_port)
 NGINX_PORT=$(free_port)
 BARE_PORT=$(free_port)
+REQWEST_PORT=$(free_port)
 GW_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
 
@@ -318,6 +321,10 @@ wait_http nginx "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT/api/agents"
 BARE_PID=$!
 PIDS+=("$BARE_PID")
 wait_http bare-proxy "$BARE_PID" "http://127.0.0.1:$BARE_PORT/api/agents"
+"$BARE" --port "$REQWEST_PORT" --upstream "127.0.0.1:$FAKE_PORT" --reqwest >"$LOGS/bare-proxy-reqwest.log" 2>&1 &
+REQWEST_PID=$!
+PIDS+=("$REQWEST_PID")
+wait_http bare-proxy-reqwest "$REQWEST_PID" "http://127.0.0.1:$REQWEST_PORT/api/agents"
 
 GW_ARGS=(--listen "127.0.0.1:$GW_PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" --upstream "http://127.0.0.1:$FAKE_PORT")
 # The shipped config.toml (all defaults, info logging) unless told otherwise. The gateway runs in
@@ -332,15 +339,16 @@ fi
 GW_PID=$!
 PIDS+=("$GW_PID")
 wait_http gateway "$GW_PID" "http://127.0.0.1:$ADMIN_PORT/readyz"
-say "started fake-mastra :$FAKE_PORT (pid $FAKE_PID), nginx :$NGINX_PORT (pid $NGINX_PID), bare-proxy :$BARE_PORT (pid $BARE_PID), gateway :$GW_PORT admin :$ADMIN_PORT (pid $GW_PID) in $(elapsed "$TS")s"
+say "started fake-mastra :$FAKE_PORT (pid $FAKE_PID), nginx :$NGINX_PORT (pid $NGINX_PID), bare-proxy :$BARE_PORT (pid $BARE_PID), bare-proxy --reqwest :$REQWEST_PORT (pid $REQWEST_PID), gateway :$GW_PORT admin :$ADMIN_PORT (pid $GW_PID) in $(elapsed "$TS")s"
 
 declare -A URL=(
     [direct]="http://127.0.0.1:$FAKE_PORT/api/v1/responses"
     [nginx]="http://127.0.0.1:$NGINX_PORT/v1/responses"
     [gateway]="http://127.0.0.1:$GW_PORT/v1/responses"
     [bare]="http://127.0.0.1:$BARE_PORT/v1/responses"
+    [reqwest]="http://127.0.0.1:$REQWEST_PORT/v1/responses"
 )
-TARGETS=(direct nginx gateway bare)
+TARGETS=(direct nginx gateway bare reqwest)
 NT=${#TARGETS[@]}
 BODY_json='{"model":"support-agent","input":"What is the weather in Rome today?"}'
 BODY_stream='{"model":"support-agent","input":"What is the weather in Rome today?","stream":true}'
@@ -474,6 +482,7 @@ AFTER_RSS_KB=$(status_kb VmRSS)
 kill -0 "$GW_PID" 2>/dev/null || { FAILED=$((FAILED + 1)); say "FAILED: the gateway exited during the run"; }
 kill -0 "$NGINX_PID" 2>/dev/null || { FAILED=$((FAILED + 1)); say "FAILED: nginx exited during the run"; }
 kill -0 "$BARE_PID" 2>/dev/null || { FAILED=$((FAILED + 1)); say "FAILED: bare-proxy exited during the run"; }
+kill -0 "$REQWEST_PID" 2>/dev/null || { FAILED=$((FAILED + 1)); say "FAILED: bare-proxy --reqwest exited during the run"; }
 kill -0 "$FAKE_PID" 2>/dev/null || { FAILED=$((FAILED + 1)); say "FAILED: the fake Mastra exited during the run"; }
 
 # ---------------------------------------------------------------------------------------------

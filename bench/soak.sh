@@ -9,6 +9,8 @@
 #   bash bench/soak.sh --proto h2c              the streams multiplexed over h2c connections
 #   bash bench/soak.sh --proxy bare             the same soak through bench's bare-proxy: the
 #                                               memory floor of the stack (hyper + hyper-util)
+#   bash bench/soak.sh --proxy reqwest          through bare-proxy --reqwest: the floor of a
+#                                               gateway whose upstream client is reqwest
 #   bash bench/soak.sh --help
 #
 # Results go to bench/results/<UTC timestamp>-soak/ (soak.md, soak.json, samples.csv, logs/).
@@ -47,9 +49,11 @@ Flags:
                        over h2c connections (the gateway still opens one upstream connection per
                        stream). auto (default): h1 if the gateway's open-files limit fits 2N+200
                        fds, else h2c (and it says why)
-  --proxy gateway|bare what holds the streams: the gateway (default), or bench's bare-proxy
+  --proxy gateway|bare|reqwest
+                       what holds the streams: the gateway (default), or bench's bare-proxy
                        (relays the fake's bytes untranslated; no admin port, so no open_streams
-                       gauge): what the same streams cost the stack itself
+                       gauge): what the same streams cost the stack itself; reqwest: bare-proxy
+                       --reqwest, the same through a reqwest client as the gateway's
   --gateway-bin PATH   the gateway binary (default target/release/mastra-gateway; built with
                        cargo build --release --locked if missing)
   --gateway-config P   config file, or "none" for built-in defaults (default: the checkout's config.toml)
@@ -81,7 +85,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 case "$PROTO" in h1 | h2c | auto) ;; *) echo "soak: --proto must be h1, h2c or auto" >&2; exit 2 ;; esac
-case "$PROXY" in gateway | bare) ;; *) echo "soak: --proxy must be gateway or bare" >&2; exit 2 ;; esac
+case "$PROXY" in gateway | bare | reqwest) ;; *) echo "soak: --proxy must be gateway, bare or reqwest" >&2; exit 2 ;; esac
 
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
@@ -131,7 +135,7 @@ if [ ! -x "$FAKE" ] || [ ! -x "$BARE" ]; then
     cargo build --release --locked --manifest-path "$BENCH/fake-mastra/Cargo.toml" \
         --target-dir "$ROOT/target/bench-fake-mastra" >"$LOGS/build-fake.log" 2>&1 || die "fake build (log: $LOGS/build-fake.log)"
 fi
-if [ "$PROXY" = bare ]; then
+if [ "$PROXY" != gateway ]; then
     GW=$BARE
 elif [ -n "$GATEWAY_BIN" ]; then
     GW=$(cd "$(dirname "$GATEWAY_BIN")" && pwd)/$(basename "$GATEWAY_BIN")
@@ -167,8 +171,10 @@ fi
 # kept beyond the default pool.
 GW_ENV=(MASTRA_GATEWAY__SERVER__MAX_CONNECTIONS=$((STREAMS + 1000)) "${GATEWAY_ENV[@]}")
 METRICS=(--metrics "http://127.0.0.1:$ADMIN_PORT/metrics")
-if [ "$PROXY" = bare ]; then
-    (cd "$WORK" && exec "$GW" --port "$GW_PORT" --upstream "127.0.0.1:$FAKE_PORT") >"$LOGS/gateway.log" 2>&1 &
+if [ "$PROXY" != gateway ]; then
+    BARE_ARGS=()
+    [ "$PROXY" = bare ] || BARE_ARGS=(--reqwest)
+    (cd "$WORK" && exec "$GW" --port "$GW_PORT" --upstream "127.0.0.1:$FAKE_PORT" "${BARE_ARGS[@]}") >"$LOGS/gateway.log" 2>&1 &
     GW_PID=$!
     PIDS+=("$GW_PID")
     wait_http bare-proxy "$GW_PID" "http://127.0.0.1:$GW_PORT/api/agents"
@@ -216,7 +222,7 @@ d = json.load(open(os.path.join(out, "soak.json")))
 up = json.loads(e.get("S_UPSTREAM") or "{}")
 idle, hwm, after = (int(e[k]) / 1024 for k in ("S_IDLE_KB", "S_HWM_KB", "S_AFTER_KB"))
 cpu = os.cpu_count()
-who = "bare-proxy" if e["S_PROXY"] == "bare" else "gateway"
+who = {"bare": "bare-proxy", "reqwest": "bare-proxy --reqwest"}.get(e["S_PROXY"], "gateway")
 model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 n = d["streams"]
 g = d["gateway_peak"]

@@ -10,10 +10,16 @@
 //! a translating gateway (reading a body inside hyper's server task wakes that task, a cost
 //! frame-by-frame relaying does not pay).
 //!
-//!     bare-proxy --port 8081 --upstream 127.0.0.1:4111 [--threads N] [--buffer]
+//! With `--reqwest` it forwards through a `reqwest` client set up as the gateway's (no
+//! redirects, no proxy, `TCP_NODELAY`), reading request bodies and non-SSE answers whole: the
+//! floor of a translating gateway on this project's chosen stack, where the upstream client
+//! is reqwest.
+//!
+//!     bare-proxy --port 8081 --upstream 127.0.0.1:4111 [--threads N] [--buffer | --reqwest]
 
 use std::net::SocketAddr;
 
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -23,13 +29,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-type Body = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Body = http_body_util::combinators::BoxBody<bytes::Bytes, BoxError>;
 
 struct Args {
     port: u16,
     upstream: String,
     threads: Option<usize>,
     buffer: bool,
+    reqwest: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -38,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         upstream: "127.0.0.1:4111".into(),
         threads: None,
         buffer: false,
+        reqwest: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
                 args.threads = Some(value()?.parse().map_err(|e| format!("--threads: {e}"))?)
             }
             "--buffer" => args.buffer = true,
+            "--reqwest" => args.reqwest = true,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -75,7 +85,7 @@ async fn proxy(
     let body = if buffer {
         full(body.collect().await?.to_bytes())
     } else {
-        body.boxed()
+        body.map_err(BoxError::from).boxed()
     };
     let resp = match client.request(Request::from_parts(parts, body)).await {
         Ok(resp) => resp,
@@ -92,7 +102,47 @@ async fn proxy(
             full(body.collect().await?.to_bytes()),
         ));
     }
-    Ok(resp.map(|b| b.boxed()))
+    Ok(resp.map(|b| b.map_err(BoxError::from).boxed()))
+}
+
+/// The same hop through reqwest: what the chosen upstream client costs by itself.
+async fn proxy_reqwest(
+    client: reqwest::Client,
+    upstream: &'static str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, BoxError> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = match path.strip_prefix("/v1/") {
+        Some(rest) => format!("http://{upstream}/api/v1/{rest}"),
+        None => format!("http://{upstream}{path}"),
+    };
+    let body = body.collect().await?.to_bytes();
+    let mut upstream_req = client.request(parts.method, url).body(body);
+    if let Some(ct) = parts.headers.get(hyper::header::CONTENT_TYPE) {
+        upstream_req = upstream_req.header(hyper::header::CONTENT_TYPE, ct);
+    }
+    let resp = match upstream_req.send().await {
+        Ok(resp) => resp,
+        Err(_) => return Ok(status(502)),
+    };
+    let mut out = Response::builder().status(resp.status());
+    if let Some(ct) = resp.headers().get(hyper::header::CONTENT_TYPE) {
+        out = out.header(hyper::header::CONTENT_TYPE, ct);
+    }
+    let streamed = resp
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+    let body = if streamed {
+        let frames = resp
+            .bytes_stream()
+            .map(|chunk| chunk.map(hyper::body::Frame::data).map_err(BoxError::from));
+        BodyExt::boxed(http_body_util::StreamBody::new(frames))
+    } else {
+        full(resp.bytes().await?)
+    };
+    Ok(out.body(body)?)
 }
 
 fn full(bytes: bytes::Bytes) -> Body {
@@ -121,7 +171,23 @@ async fn serve(args: Args) -> std::io::Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = TcpListener::bind(addr).await?;
     let buffer = args.buffer;
-    let mode = if buffer { " (buffering bodies)" } else { "" };
+    let via_reqwest = args.reqwest.then(|| {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+    });
+    let via_reqwest = match via_reqwest.transpose() {
+        Ok(c) => c,
+        Err(e) => return Err(std::io::Error::other(e)),
+    };
+    let mode = match (&via_reqwest, buffer) {
+        (Some(_), _) => " (through reqwest)",
+        (None, true) => " (buffering bodies)",
+        (None, false) => "",
+    };
     println!("bare-proxy listening on http://{addr} -> http://{upstream}{mode}");
     let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     loop {
@@ -134,10 +200,21 @@ async fn serve(args: Args) -> std::io::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         let client = client.clone();
+        let via_reqwest = via_reqwest.clone();
         let http = http.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| proxy(client.clone(), upstream, buffer, req));
-            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+            let io = TokioIo::new(stream);
+            let _ = match via_reqwest {
+                Some(rq) => {
+                    let service = service_fn(move |req| proxy_reqwest(rq.clone(), upstream, req));
+                    http.serve_connection(io, service).await
+                }
+                None => {
+                    let service =
+                        service_fn(move |req| proxy(client.clone(), upstream, buffer, req));
+                    http.serve_connection(io, service).await
+                }
+            };
         });
     }
 }
