@@ -105,18 +105,20 @@ async fn proxy(
     Ok(resp.map(|b| b.map_err(BoxError::from).boxed()))
 }
 
-/// The same hop through reqwest: what the chosen upstream client costs by itself.
+/// The same hop through reqwest: what the chosen upstream client costs by itself. Like the
+/// gateway, it parses the upstream's URL once and sets each request's path on a clone.
 async fn proxy_reqwest(
     client: reqwest::Client,
-    upstream: &'static str,
+    base: &'static reqwest::Url,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, BoxError> {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = match path.strip_prefix("/v1/") {
-        Some(rest) => format!("http://{upstream}/api/v1/{rest}"),
-        None => format!("http://{upstream}{path}"),
-    };
+    let mut url = base.clone();
+    match parts.uri.path().strip_prefix("/v1/") {
+        Some(rest) => url.set_path(&format!("/api/v1/{rest}")),
+        None => url.set_path(parts.uri.path()),
+    }
+    url.set_query(parts.uri.query());
     let body = body.collect().await?.to_bytes();
     let mut upstream_req = client.request(parts.method, url).body(body);
     if let Some(ct) = parts.headers.get(hyper::header::CONTENT_TYPE) {
@@ -183,6 +185,10 @@ async fn serve(args: Args) -> std::io::Result<()> {
         Ok(c) => c,
         Err(e) => return Err(std::io::Error::other(e)),
     };
+    let base: &'static reqwest::Url = match format!("http://{upstream}/").parse() {
+        Ok(url) => Box::leak(Box::new(url)),
+        Err(e) => return Err(std::io::Error::other(format!("--upstream {upstream}: {e}"))),
+    };
     let mode = match (&via_reqwest, buffer) {
         (Some(_), _) => " (through reqwest)",
         (None, true) => " (buffering bodies)",
@@ -206,7 +212,7 @@ async fn serve(args: Args) -> std::io::Result<()> {
             let io = TokioIo::new(stream);
             let _ = match via_reqwest {
                 Some(rq) => {
-                    let service = service_fn(move |req| proxy_reqwest(rq.clone(), upstream, req));
+                    let service = service_fn(move |req| proxy_reqwest(rq.clone(), base, req));
                     http.serve_connection(io, service).await
                 }
                 None => {
