@@ -111,7 +111,7 @@ def median(xs):
 def collect(raw):
     """{(kind, c): {target: {metric: median}}} plus the gateway's process numbers."""
     runs = {}
-    pat = re.compile(r"^(json|stream)-c(\d+)-r(\d+)-(direct|nginx|gateway|bare|reqwest)\.json$")
+    pat = re.compile(rf"^(json|stream)-c(\d+)-r(\d+)-({'|'.join(TARGETS)})\.json$")
     for f in sorted(raw.iterdir()):
         m = pat.match(f.name)
         if not m:

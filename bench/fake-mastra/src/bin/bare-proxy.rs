@@ -129,13 +129,11 @@ async fn proxy_reqwest(
         Err(_) => return Ok(status(502)),
     };
     let mut out = Response::builder().status(resp.status());
-    if let Some(ct) = resp.headers().get(hyper::header::CONTENT_TYPE) {
+    let content_type = resp.headers().get(hyper::header::CONTENT_TYPE);
+    let streamed = content_type.is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+    if let Some(ct) = content_type {
         out = out.header(hyper::header::CONTENT_TYPE, ct);
     }
-    let streamed = resp
-        .headers()
-        .get(hyper::header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
     let body = if streamed {
         let frames = resp
             .bytes_stream()
@@ -145,6 +143,21 @@ async fn proxy_reqwest(
         full(resp.bytes().await?)
     };
     Ok(out.body(body)?)
+}
+
+/// The client and the parsed upstream base URL of `--reqwest` (built once, at start).
+fn reqwest_hop(upstream: &str) -> std::io::Result<(reqwest::Client, &'static reqwest::Url)> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .map_err(std::io::Error::other)?;
+    let base: reqwest::Url = format!("http://{upstream}/")
+        .parse()
+        .map_err(|e| std::io::Error::other(format!("--upstream {upstream}: {e}")))?;
+    Ok((client, Box::leak(Box::new(base))))
 }
 
 fn full(bytes: bytes::Bytes) -> Body {
@@ -173,21 +186,10 @@ async fn serve(args: Args) -> std::io::Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = TcpListener::bind(addr).await?;
     let buffer = args.buffer;
-    let via_reqwest = args.reqwest.then(|| {
-        reqwest::Client::builder()
-            .pool_max_idle_per_host(1024)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-    });
-    let via_reqwest = match via_reqwest.transpose() {
-        Ok(c) => c,
-        Err(e) => return Err(std::io::Error::other(e)),
-    };
-    let base: &'static reqwest::Url = match format!("http://{upstream}/").parse() {
-        Ok(url) => Box::leak(Box::new(url)),
-        Err(e) => return Err(std::io::Error::other(format!("--upstream {upstream}: {e}"))),
+    let via_reqwest = if args.reqwest {
+        Some(reqwest_hop(upstream)?)
+    } else {
+        None
     };
     let mode = match (&via_reqwest, buffer) {
         (Some(_), _) => " (through reqwest)",
@@ -211,7 +213,7 @@ async fn serve(args: Args) -> std::io::Result<()> {
         tokio::spawn(async move {
             let io = TokioIo::new(stream);
             let _ = match via_reqwest {
-                Some(rq) => {
+                Some((rq, base)) => {
                     let service = service_fn(move |req| proxy_reqwest(rq.clone(), base, req));
                     http.serve_connection(io, service).await
                 }
