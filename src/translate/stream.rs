@@ -78,15 +78,22 @@ impl StreamTranslator {
         if data == b"[DONE]" {
             return;
         }
+        // Mastra writes `type` first: it tells which typed parse to try, so each event is
+        // parsed once. An event it does not tell about takes the generic path.
+        let sniffed = sniff_type(data);
         // Most events of a stream are deltas: they are rewritten without building a JSON tree.
-        if let Some(delta) = DeltaEvent::parse(data) {
-            self.write_delta(&delta, out);
-            return;
+        if sniffed.is_some_and(|k| k.ends_with(b".delta")) {
+            if let Some(delta) = DeltaEvent::parse(data) {
+                self.write_delta(&delta, out);
+                return;
+            }
         }
         // Lifecycle events carry a whole Response: read straight into Mastra's type.
-        if let Some(lifecycle) = UpstreamLifecycle::parse(data) {
-            self.on_lifecycle(&lifecycle.kind, lifecycle.response, out);
-            return;
+        if sniffed.is_some_and(|k| std::str::from_utf8(k).is_ok_and(is_lifecycle)) {
+            if let Some(lifecycle) = UpstreamLifecycle::parse(data) {
+                self.on_lifecycle(&lifecycle.kind, lifecycle.response, out);
+                return;
+            }
         }
         let mut event: Map<String, Value> = match serde_json::from_slice(data) {
             Ok(Value::Object(m)) => m,
@@ -291,11 +298,17 @@ struct UpstreamLifecycle {
 
 impl UpstreamLifecycle {
     fn parse(data: &[u8]) -> Option<Self> {
-        let head = data.get(..48).unwrap_or(data);
-        memchr::memmem::find(head, b"\"type\":\"response.")?;
         let event: Self = serde_json::from_slice(data).ok()?;
         is_lifecycle(&event.kind).then_some(event)
     }
+}
+
+/// The event's `type` when the event starts with it (`{"type":"…"`, as Mastra writes it) and it
+/// holds no escape; `None` otherwise. Only a hint for which parse to try: each parse checks.
+fn sniff_type(data: &[u8]) -> Option<&[u8]> {
+    let rest = data.strip_prefix(b"{\"type\":\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then(|| &rest[..end])
 }
 
 /// An upstream `*.delta` event (text, function-call arguments, reasoning …) with exactly
@@ -324,9 +337,6 @@ struct DeltaEvent<'a> {
 impl<'a> DeltaEvent<'a> {
     /// The event when it is a plain delta; `None` sends it down the generic path.
     fn parse(data: &'a [u8]) -> Option<Self> {
-        // Cheap pre-check: Mastra writes `type` first; other events skip the parse attempt.
-        let head = data.get(..64).unwrap_or(data);
-        memchr::memmem::find(head, b".delta\"")?;
         let event: Self = serde_json::from_slice(data).ok()?;
         event.kind.ends_with(".delta").then_some(event)
     }
@@ -502,6 +512,35 @@ mod tests {
                    "content_index": 0, "delta": "h\u{e9} \"x\"", "sequence_number": 0,
                    "logprobs": []})
         );
+    }
+
+    /// The type read ahead of parsing only picks which parse to try: a lifecycle event whose
+    /// `type` is not its first field takes the generic path and comes out the same.
+    #[test]
+    fn sniffed_type_and_generic_path_agree_on_lifecycle_events() {
+        assert_eq!(
+            sniff_type(br#"{"type":"response.created","x":1}"#),
+            Some(&b"response.created"[..])
+        );
+        assert_eq!(sniff_type(br#"{"type":"a\"b"}"#), None);
+        assert_eq!(sniff_type(br#"{ "type":"response.created"}"#), None);
+        assert_eq!(sniff_type(br#"{"type":"unterminated"#), None);
+        let run = |data: &str| {
+            let mut t = StreamTranslator::new(ctx(None));
+            let mut out = BytesMut::new();
+            t.on_data(data.as_bytes(), &mut out);
+            parse_openai_sse(&out).remove(0)
+        };
+        let response = r#"{"id":"msg_1","object":"response","created_at":1,"status":"in_progress","output":[],"usage":null,"error":null}"#;
+        let first = run(&format!(
+            r#"{{"type":"response.created","response":{response},"sequence_number":0}}"#
+        ));
+        let last = run(&format!(
+            r#"{{"response":{response},"sequence_number":0,"type":"response.created"}}"#
+        ));
+        assert_eq!(first["type"], "response.created");
+        assert_eq!(first["response"]["id"], "resp_1");
+        assert_eq!(first, last);
     }
 
     #[test]
