@@ -9,14 +9,15 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::{BufMut, BytesMut};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::mastra::types::MastraResponse;
 use crate::openai::response::{OutputItem, Response};
 use crate::translate::response::{
-    normalize_text_part, output_item_from_mastra, response_from_mastra, ResponseContext,
+    normalize_text_part, output_item_from_mastra_raw, response_from_mastra, ResponseContext,
 };
 
 pub struct StreamTranslator {
@@ -25,7 +26,7 @@ pub struct StreamTranslator {
     /// The last lifecycle snapshot seen (Mastra's), the base of a synthesized `response.failed`.
     snapshot: Option<MastraResponse>,
     /// Finished OpenAI output items by `output_index`.
-    done_items: BTreeMap<u64, Value>,
+    done_items: BTreeMap<u64, OutputItem>,
     /// Mastra item id → OpenAI item id, for the `item_id` of content events.
     item_ids: HashMap<String, String>,
     finished: bool,
@@ -95,45 +96,42 @@ impl StreamTranslator {
                 return;
             }
         }
-        let mut event: Map<String, Value> = match serde_json::from_slice(data) {
-            Ok(Value::Object(m)) => m,
-            _ => {
-                self.fail(
-                    "upstream_invalid_event",
-                    "the upstream sent an event that is not a JSON object",
-                    out,
-                );
-                return;
-            }
+        // Anything else: its top-level fields as the upstream wrote them, the few that need it
+        // rewritten, the rest copied byte for byte.
+        let Ok(ShallowEvent(fields)) = serde_json::from_slice::<ShallowEvent>(data) else {
+            self.fail(
+                "upstream_invalid_event",
+                "the upstream sent an event that is not a JSON object",
+                out,
+            );
+            return;
         };
-        let kind = match event.get("type").and_then(Value::as_str) {
-            Some(k) => k.to_string(),
-            None => {
-                self.fail(
-                    "upstream_invalid_event",
-                    "the upstream sent an event without a type",
-                    out,
-                );
-                return;
-            }
+        let kind =
+            field(&fields, "type").and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+        let Some(kind) = kind else {
+            self.fail(
+                "upstream_invalid_event",
+                "the upstream sent an event without a type",
+                out,
+            );
+            return;
         };
         match kind.as_str() {
             k if is_lifecycle(k) => {
-                let mastra: MastraResponse =
-                    match event.remove("response").map(serde_json::from_value) {
-                        Some(Ok(r)) => r,
-                        _ => {
-                            self.fail(
-                                "upstream_invalid_event",
-                                "a lifecycle event had no valid response object",
-                                out,
-                            );
-                            return;
-                        }
-                    };
-                self.on_lifecycle(&kind, mastra, out);
+                let response = field(&fields, "response")
+                    .map(|r| serde_json::from_str::<MastraResponse>(r.get()));
+                match response {
+                    Some(Ok(mastra)) => self.on_lifecycle(&kind, mastra, out),
+                    _ => self.fail(
+                        "upstream_invalid_event",
+                        "a lifecycle event had no valid response object",
+                        out,
+                    ),
+                }
             }
             "error" => {
+                // Rare: a tree is fine here.
+                let event: Value = serde_json::from_slice(data).unwrap_or_default();
                 let message = event
                     .get("message")
                     .or_else(|| event.get("error").and_then(|e| e.get("message")))
@@ -142,39 +140,82 @@ impl StreamTranslator {
                     .to_string();
                 self.fail("server_error", &message, out);
             }
-            _ => {
-                if let Some(item) = event.remove("item") {
-                    let original_id = item.get("id").and_then(Value::as_str).map(str::to_string);
-                    let item = output_item_from_mastra(item);
-                    if let (Some(orig), Some(new)) =
-                        (original_id, item.get("id").and_then(Value::as_str))
-                    {
-                        if orig != new {
-                            self.item_ids.insert(orig, new.to_string());
-                        }
-                    }
+            _ => self.write_generic(&kind, fields, out),
+        }
+    }
+
+    /// Writes an event of the generic path: output items rewritten (`fc_` ids, `status`,
+    /// text parts completed), content events pointed at the rewritten item ids, text parts
+    /// given `annotations`/`logprobs`, `logprobs` on text events, `sequence_number` renumbered.
+    fn write_generic<'a>(
+        &mut self,
+        kind: &str,
+        fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+        out: &mut BytesMut,
+    ) {
+        let output_index = field(&fields, "output_index").and_then(|v| v.get().parse::<u64>().ok());
+        let mut event: Vec<(Cow<'a, str>, Field<'a>)> = Vec::with_capacity(fields.len() + 2);
+        for (key, raw) in fields {
+            let value = match key.as_ref() {
+                "item" => {
+                    let item = self.rewrite_item(raw);
                     if kind == "response.output_item.done" {
-                        if let Some(idx) = event.get("output_index").and_then(Value::as_u64) {
+                        if let Some(idx) = output_index {
                             self.done_items.insert(idx, item.clone());
                         }
                     }
-                    event.insert("item".into(), item);
+                    Field::Item(item)
                 }
-                if let Some(Value::String(item_id)) = event.get_mut("item_id") {
-                    if let Some(mapped) = self.item_ids.get(item_id.as_str()) {
-                        *item_id = mapped.clone();
-                    }
-                }
-                if let Some(part) = event.get_mut("part") {
-                    normalize_text_part(part);
-                }
-                if kind == "response.output_text.delta" || kind == "response.output_text.done" {
-                    event.entry("logprobs").or_insert_with(|| json!([]));
-                }
-                self.output_started |= kind.ends_with(".delta");
-                self.write_event(&kind, event, out);
+                "item_id" => self.map_item_id(raw),
+                "part" => rewrite_part(raw),
+                "sequence_number" => Field::Seq(self.next_seq),
+                _ => Field::Raw(raw),
+            };
+            event.push((key, value));
+        }
+        let has = |event: &[(Cow<str>, Field)], key: &str| event.iter().any(|(k, _)| k == key);
+        if (kind == "response.output_text.delta" || kind == "response.output_text.done")
+            && !has(&event, "logprobs")
+        {
+            if let Some(empty) = EMPTY_LIST.as_deref() {
+                event.push((Cow::Borrowed("logprobs"), Field::Raw(empty)));
             }
         }
+        if !has(&event, "sequence_number") {
+            event.push((Cow::Borrowed("sequence_number"), Field::Seq(self.next_seq)));
+        }
+        self.next_seq += 1;
+        self.output_started |= kind.ends_with(".delta");
+        frame(kind, &EventOut(&event), out);
+    }
+
+    /// An output item as OpenAI writes it; a tool item's new id is remembered, so the content
+    /// events that name the item by its Mastra id point at the new one.
+    fn rewrite_item(&mut self, raw: &RawValue) -> OutputItem {
+        let item = output_item_from_mastra_raw(raw.to_owned());
+        if let OutputItem::Rewritten(value) = &item {
+            let original = serde_json::from_str::<ItemId>(raw.get())
+                .ok()
+                .and_then(|i| i.id);
+            if let (Some(orig), Some(new)) = (original, value.get("id").and_then(Value::as_str)) {
+                if orig != new {
+                    self.item_ids.insert(orig.into_owned(), new.to_string());
+                }
+            }
+        }
+        item
+    }
+
+    fn map_item_id<'a>(&self, raw: &'a RawValue) -> Field<'a> {
+        if self.item_ids.is_empty() {
+            return Field::Raw(raw);
+        }
+        serde_json::from_str::<String>(raw.get())
+            .ok()
+            .and_then(|id| self.item_ids.get(&id))
+            .map_or(Field::Raw(raw), |mapped| {
+                Field::Value(Value::String(mapped.clone()))
+            })
     }
 
     fn on_lifecycle(&mut self, kind: &str, mastra: MastraResponse, out: &mut BytesMut) {
@@ -225,12 +266,7 @@ impl StreamTranslator {
         base.error = json!({"code": code, "message": message});
         base.usage = None;
         let mut response = response_from_mastra(base, &self.ctx);
-        response.output = self
-            .done_items
-            .values()
-            .cloned()
-            .map(OutputItem::Rewritten)
-            .collect();
+        response.output = self.done_items.values().cloned().collect();
         self.write_lifecycle("response.failed", &response, out);
         self.finished = true;
     }
@@ -266,12 +302,6 @@ impl StreamTranslator {
         };
         self.next_seq += 1;
         self.output_started = true;
-        frame(kind, &event, out);
-    }
-
-    fn write_event(&mut self, kind: &str, mut event: Map<String, Value>, out: &mut BytesMut) {
-        event.insert("sequence_number".into(), Value::from(self.next_seq));
-        self.next_seq += 1;
         frame(kind, &event, out);
     }
 }
@@ -356,6 +386,113 @@ struct DeltaOut<'a> {
     sequence_number: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     logprobs: Option<&'a RawValue>,
+}
+
+/// An event's top-level fields in the upstream's order, each value as the upstream wrote it (a
+/// key given twice keeps its first place and its last value, as a JSON object would).
+struct ShallowEvent<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for ShallowEvent<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = ShallowEvent<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut fields: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::with_capacity(8);
+                while let Some(Key(key)) = map.next_key()? {
+                    let value = map.next_value()?;
+                    match fields.iter_mut().find(|(k, _)| *k == key) {
+                        Some(slot) => slot.1 = value,
+                        None => fields.push((key, value)),
+                    }
+                }
+                Ok(ShallowEvent(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// A key, borrowed from the event's bytes unless it holds an escape.
+#[derive(Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// Only an item's `id`.
+#[derive(Deserialize)]
+struct ItemId<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+}
+
+fn field<'a>(fields: &[(Cow<'_, str>, &'a RawValue)], key: &str) -> Option<&'a RawValue> {
+    fields.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+}
+
+/// A field of an event written by the generic path.
+enum Field<'a> {
+    Raw(&'a RawValue),
+    Value(Value),
+    Item(OutputItem),
+    Seq(u64),
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Raw(raw) => raw.serialize(s),
+            Field::Value(value) => value.serialize(s),
+            Field::Item(item) => item.serialize(s),
+            Field::Seq(n) => s.serialize_u64(*n),
+        }
+    }
+}
+
+struct EventOut<'e, 'a>(&'e [(Cow<'a, str>, Field<'a>)]);
+
+impl Serialize for EventOut<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            map.serialize_entry(key.as_ref(), value)?;
+        }
+        map.end()
+    }
+}
+
+/// A content part as OpenAI writes it: an `output_text` part without `annotations` or
+/// `logprobs` gets them; any other part is copied as it is.
+fn rewrite_part(raw: &RawValue) -> Field<'_> {
+    #[derive(Deserialize)]
+    struct PartShape<'a> {
+        #[serde(rename = "type", default, borrow)]
+        kind: Option<Cow<'a, str>>,
+        #[serde(default)]
+        annotations: Option<IgnoredAny>,
+        #[serde(default)]
+        logprobs: Option<IgnoredAny>,
+    }
+    match serde_json::from_str::<PartShape>(raw.get()) {
+        Ok(p)
+            if p.kind.as_deref() == Some("output_text")
+                && (p.annotations.is_none() || p.logprobs.is_none()) =>
+        {
+            match serde_json::from_str::<Value>(raw.get()) {
+                Ok(mut part) => {
+                    normalize_text_part(&mut part);
+                    Field::Value(part)
+                }
+                Err(_) => Field::Raw(raw),
+            }
+        }
+        _ => Field::Raw(raw),
+    }
 }
 
 /// `[]`, the `logprobs` of a text delta that came without them.
@@ -541,6 +678,39 @@ mod tests {
         assert_eq!(first["type"], "response.created");
         assert_eq!(first["response"]["id"], "resp_1");
         assert_eq!(first, last);
+    }
+
+    /// The generic path copies what it does not rewrite as the upstream wrote it, keeps the
+    /// upstream's field order, and rewrites parts, `logprobs` and `sequence_number`.
+    #[test]
+    fn generic_path_rewrites_only_what_it_must() {
+        let mut t = StreamTranslator::new(ctx(None));
+        let mut out = BytesMut::new();
+        t.on_data(
+            br#"{"type":"response.content_part.added","item_id":"msg_1","output_index":0,"content_index":0,"part":{"type":"output_text","text":""},"x":{"a":1.50,"b":"\u00e9"},"sequence_number":9}"#,
+            &mut out,
+        );
+        t.on_data(
+            br#"{"type":"response.output_text.done","item_id":"msg_1","text":"hi","x":1,"x":2}"#,
+            &mut out,
+        );
+        let text = std::str::from_utf8(&out).unwrap();
+        // Untouched values keep their bytes; keys keep their order.
+        assert!(
+            text.contains(r#""x":{"a":1.50,"b":"\u00e9"},"sequence_number":0}"#),
+            "{text}"
+        );
+        let events = parse_openai_sse(&out);
+        assert_eq!(
+            events[0]["part"],
+            json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []})
+        );
+        // A key given twice: its last value, once. `logprobs` and the number come last.
+        assert!(
+            text.contains(r#""text":"hi","x":2,"logprobs":[],"sequence_number":1}"#),
+            "{text}"
+        );
+        assert_dense(&events);
     }
 
     #[test]
