@@ -122,8 +122,17 @@ fn request_id<B>(req: &Request<B>) -> String {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()))
+        .map_or_else(new_request_id, str::to_string)
+}
+
+/// `req_` and 32 hex digits, written straight into a string of the right size.
+fn new_request_id() -> String {
+    let mut hex = [0u8; uuid::fmt::Simple::LENGTH];
+    let hex = uuid::Uuid::new_v4().simple().encode_lower(&mut hex);
+    let mut id = String::with_capacity(4 + hex.len());
+    id.push_str("req_");
+    id.push_str(hex);
+    id
 }
 
 /// The route template, used as the metric label.

@@ -507,7 +507,14 @@ async fn upstream_down_is_502_and_not_ready() {
 
     let resp = client().get(api(&gw, "/v1/models")).send().await.unwrap();
     let (e, rid) = error_of(resp, 502).await;
-    assert!(rid.starts_with("req_"), "a fresh request id: {rid}");
+    let hex = rid.strip_prefix("req_").unwrap_or_default();
+    assert!(
+        hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "a fresh request id, req_ and 32 lowercase hex digits: {rid}"
+    );
     assert_eq!(e["code"], "upstream_unreachable");
 
     let ready = client().get(admin(&gw, "/readyz")).send().await.unwrap();

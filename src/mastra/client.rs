@@ -223,7 +223,7 @@ impl MastraClient {
         &self,
         method: Method,
         path: &str,
-        json_body: Option<Vec<u8>>,
+        mut json_body: Option<Vec<u8>>,
         request_id: &str,
         route: &'static str,
     ) -> Result<UpstreamReply, ApiError> {
@@ -240,8 +240,14 @@ impl MastraClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // The body is copied only when another attempt may follow.
+            let body = if attempt < attempts {
+                json_body.clone()
+            } else {
+                json_body.take()
+            };
             let result = self
-                .call_once(method.clone(), path, json_body.clone(), request_id, route)
+                .call_once(method.clone(), path, body, request_id, route)
                 .await;
             let retryable = match &result {
                 Ok(_) => false,

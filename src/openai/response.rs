@@ -33,19 +33,55 @@ pub struct Response {
     pub conversation: Option<ConversationRef>,
     pub prompt_cache_key: Option<String>,
     pub safety_identifier: Option<String>,
-    pub reasoning: Value,
-    pub service_tier: String,
+    pub reasoning: Reasoning,
+    pub service_tier: &'static str,
     pub store: bool,
     pub temperature: f64,
     pub top_p: f64,
     pub top_logprobs: u64,
-    pub text: Value,
+    pub text: TextConfig,
     pub tool_choice: Value,
     pub tools: Vec<Value>,
     pub truncation: String,
     pub usage: Option<Usage>,
     pub user: Option<String>,
     pub metadata: Map<String, Value>,
+}
+
+/// `reasoning`: always both keys, `null` where the request set none.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Reasoning {
+    pub effort: Value,
+    pub summary: Value,
+}
+
+/// `text`: always `format` and `verbosity`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TextConfig {
+    pub format: TextFormat,
+    pub verbosity: Value,
+}
+
+/// `text.format`: OpenAI's default `{"type": "text"}` (written without building a tree), or
+/// the one the request or Mastra gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TextFormat {
+    Text,
+    Given(Value),
+}
+
+impl Serialize for TextFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        match self {
+            TextFormat::Text => {
+                let mut format = s.serialize_struct("TextFormat", 1)?;
+                format.serialize_field("type", "text")?;
+                format.end()
+            }
+            TextFormat::Given(value) => value.serialize(s),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -79,8 +79,11 @@ fn strip_position(msg: &str) -> &str {
 }
 
 pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<GatewayBody> {
-    match serde_json::to_vec(value) {
-        Ok(body) => bytes_response(status, body),
+    // Room for a typical answer (a Response is 1–2 KB) from the start, instead of growing
+    // from serde_json's 128 bytes by doubling and copying.
+    let mut body = Vec::with_capacity(2048);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => bytes_response(status, body),
         Err(e) => error_response(&ApiError::internal(format!(
             "could not serialize the answer: {e}"
         ))),

@@ -10,7 +10,8 @@ use serde_json::{json, Map, Value};
 use crate::mastra::types::MastraResponse;
 use crate::openai::request::CreateResponseRequest;
 use crate::openai::response::{
-    ConversationRef, InputTokensDetails, OutputItem, OutputTokensDetails, Response, Usage,
+    ConversationRef, InputTokensDetails, OutputItem, OutputTokensDetails, Reasoning, Response,
+    TextConfig, TextFormat, Usage,
 };
 use crate::translate::ids;
 
@@ -28,7 +29,7 @@ pub struct RequestEcho {
     pub tools: Vec<Value>,
     pub parallel_tool_calls: bool,
     pub text: Option<Value>,
-    pub reasoning: Value,
+    pub reasoning: Reasoning,
     pub truncation: String,
     pub user: Option<String>,
     pub safety_identifier: Option<String>,
@@ -50,7 +51,7 @@ impl Default for RequestEcho {
             tools: Vec::new(),
             parallel_tool_calls: true,
             text: None,
-            reasoning: json!({"effort": null, "summary": null}),
+            reasoning: Reasoning::default(),
             truncation: "disabled".into(),
             user: None,
             safety_identifier: None,
@@ -75,10 +76,10 @@ impl RequestEcho {
             parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
             text: req.text.clone(),
             reasoning: match &req.reasoning {
-                Some(Value::Object(r)) => json!({
-                    "effort": r.get("effort").cloned().unwrap_or(Value::Null),
-                    "summary": r.get("summary").cloned().unwrap_or(Value::Null),
-                }),
+                Some(Value::Object(r)) => Reasoning {
+                    effort: r.get("effort").cloned().unwrap_or(Value::Null),
+                    summary: r.get("summary").cloned().unwrap_or(Value::Null),
+                },
                 _ => d.reasoning,
             },
             truncation: req.truncation.clone().unwrap_or(d.truncation),
@@ -107,8 +108,7 @@ pub fn response_from_mastra(m: MastraResponse, ctx: &ResponseContext) -> Respons
         .text
         .as_ref()
         .or(Some(&m.text).filter(|t| !t.is_null()))
-        .map(normalize_text)
-        .unwrap_or_else(|| json!({"format": {"type": "text"}, "verbosity": "medium"}));
+        .map_or_else(default_text, normalize_text);
     let status = m.status.unwrap_or_else(|| "completed".into());
     Response {
         id: ids::response_id_to_openai(&m.id),
@@ -144,7 +144,7 @@ pub fn response_from_mastra(m: MastraResponse, ctx: &ResponseContext) -> Respons
         prompt_cache_key: echo.prompt_cache_key.clone(),
         safety_identifier: echo.safety_identifier.clone(),
         reasoning: echo.reasoning.clone(),
-        service_tier: "default".into(),
+        service_tier: "default",
         store: m.store.unwrap_or(true),
         temperature: echo.temperature,
         top_p: echo.top_p,
@@ -169,23 +169,29 @@ pub fn response_from_mastra(m: MastraResponse, ctx: &ResponseContext) -> Respons
     }
 }
 
+/// `text` when neither the request nor Mastra gave one.
+fn default_text() -> TextConfig {
+    TextConfig {
+        format: TextFormat::Text,
+        verbosity: Value::String("medium".into()),
+    }
+}
+
 /// `text` always has `format` and `verbosity`.
-fn normalize_text(text: &Value) -> Value {
-    let mut out = Map::new();
-    let format = text
-        .get("format")
-        .filter(|f| !f.is_null())
-        .cloned()
-        .unwrap_or_else(|| json!({"type": "text"}));
-    out.insert("format".into(), format);
-    out.insert(
-        "verbosity".into(),
-        text.get("verbosity")
+fn normalize_text(text: &Value) -> TextConfig {
+    let default = default_text();
+    TextConfig {
+        format: text
+            .get("format")
+            .filter(|f| !f.is_null())
+            .cloned()
+            .map_or(default.format, TextFormat::Given),
+        verbosity: text
+            .get("verbosity")
             .filter(|v| !v.is_null())
             .cloned()
-            .unwrap_or_else(|| json!("medium")),
-    );
-    Value::Object(out)
+            .unwrap_or(default.verbosity),
+    }
 }
 
 /// [`output_item_from_mastra`] for an item as Mastra wrote it: a message already in OpenAI's
