@@ -104,5 +104,5 @@ instructions() {
 say "$TARGET, $KIND, c=1: 100 then 400 requests under callgrind (a minute or two)"
 I100=$(instructions 100)
 I400=$(instructions 400)
-[ -n "$I100" ] && [ -n "$I400" ] || die "no instruction totals (see $LOGS)"
+if [ -z "$I100" ] || [ -z "$I400" ]; then die "no instruction totals (see $LOGS)"; fi
 echo "$TARGET $KIND: $(((I400 - I100) / 300)) instructions per request (c=1, slope between 100 and 400 requests)"
