@@ -307,9 +307,58 @@ pub fn normalize_text_part(part: &mut Value) {
     }
 }
 
+/// [`normalize_text_part`] for a part as Mastra wrote it: `None` when it certainly needs nothing
+/// (not an `output_text` part, or one with both `annotations` and `logprobs` set), so it can be
+/// copied as it is without building a tree; else the part as `normalize_text_part` writes it.
+pub fn text_part_from_mastra_raw(raw: &RawValue) -> Option<Value> {
+    #[derive(Deserialize)]
+    struct PartShape<'a> {
+        #[serde(rename = "type", default, borrow)]
+        kind: Option<Cow<'a, str>>,
+        #[serde(default)]
+        annotations: Option<IgnoredAny>,
+        #[serde(default)]
+        logprobs: Option<IgnoredAny>,
+    }
+    let shape = serde_json::from_str::<PartShape>(raw.get()).ok()?;
+    if shape.kind.as_deref() != Some("output_text")
+        || (shape.annotations.is_some() && shape.logprobs.is_some())
+    {
+        return None;
+    }
+    let mut part: Value = serde_json::from_str(raw.get()).ok()?;
+    normalize_text_part(&mut part);
+    Some(part)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A raw part comes out as `normalize_text_part` writes it; the parts that certainly need
+    /// nothing are copied as they are (`None`).
+    #[test]
+    fn raw_text_parts_agree_with_normalize_text_part() {
+        let raw = |s: &str| RawValue::from_string(s.to_string()).unwrap();
+        let complete = r#"{"type":"output_text","text":"hi","annotations":[],"logprobs":[]}"#;
+        let refusal = r#"{"type":"refusal","refusal":"no"}"#;
+        for part in [complete, refusal] {
+            assert_eq!(text_part_from_mastra_raw(&raw(part)), None, "{part}");
+        }
+        for part in [
+            complete,
+            refusal,
+            r#"{"type":"output_text","text":"hi"}"#,
+            r#"{"type":"output_text","text":"hi","annotations":[{"x":1}]}"#,
+            r#"{"type":"output_text","text":"hi","annotations":null,"logprobs":[]}"#,
+        ] {
+            let mut expected: Value = serde_json::from_str(part).unwrap();
+            normalize_text_part(&mut expected);
+            let written = text_part_from_mastra_raw(&raw(part))
+                .unwrap_or_else(|| serde_json::from_str(part).unwrap());
+            assert_eq!(written, expected, "{part}");
+        }
+    }
 
     fn mastra(name: &str) -> MastraResponse {
         let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));

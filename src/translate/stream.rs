@@ -9,7 +9,6 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::{BufMut, BytesMut};
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -17,7 +16,7 @@ use serde_json::{json, Value};
 use crate::mastra::types::MastraResponse;
 use crate::openai::response::{OutputItem, Response};
 use crate::translate::response::{
-    normalize_text_part, output_item_from_mastra_raw, response_from_mastra, ResponseContext,
+    output_item_from_mastra_raw, response_from_mastra, text_part_from_mastra_raw, ResponseContext,
 };
 
 pub struct StreamTranslator {
@@ -167,7 +166,7 @@ impl StreamTranslator {
                     Field::Item(item)
                 }
                 "item_id" => self.map_item_id(raw),
-                "part" => rewrite_part(raw),
+                "part" => text_part_from_mastra_raw(raw).map_or(Field::Raw(raw), Field::Value),
                 "sequence_number" => Field::Seq(self.next_seq),
                 _ => Field::Raw(raw),
             };
@@ -463,35 +462,6 @@ impl Serialize for EventOut<'_, '_> {
             map.serialize_entry(key.as_ref(), value)?;
         }
         map.end()
-    }
-}
-
-/// A content part as OpenAI writes it: an `output_text` part without `annotations` or
-/// `logprobs` gets them; any other part is copied as it is.
-fn rewrite_part(raw: &RawValue) -> Field<'_> {
-    #[derive(Deserialize)]
-    struct PartShape<'a> {
-        #[serde(rename = "type", default, borrow)]
-        kind: Option<Cow<'a, str>>,
-        #[serde(default)]
-        annotations: Option<IgnoredAny>,
-        #[serde(default)]
-        logprobs: Option<IgnoredAny>,
-    }
-    match serde_json::from_str::<PartShape>(raw.get()) {
-        Ok(p)
-            if p.kind.as_deref() == Some("output_text")
-                && (p.annotations.is_none() || p.logprobs.is_none()) =>
-        {
-            match serde_json::from_str::<Value>(raw.get()) {
-                Ok(mut part) => {
-                    normalize_text_part(&mut part);
-                    Field::Value(part)
-                }
-                Err(_) => Field::Raw(raw),
-            }
-        }
-        _ => Field::Raw(raw),
     }
 }
 
