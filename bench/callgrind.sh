@@ -39,13 +39,7 @@ bench_start callgrind callgrind
 
 OHA=${OHA:-$(command -v oha || echo "$ROOT/target/bench-tools/bin/oha")}
 [ -x "$OHA" ] || die "no oha: run bash bench/run.sh once (it installs the pinned oha), or set OHA"
-FAKE=$ROOT/target/bench-fake-mastra/release/fake-mastra
-BARE=$ROOT/target/bench-fake-mastra/release/bare-proxy
-if [ ! -x "$FAKE" ] || [ ! -x "$BARE" ]; then
-    say "building bench/fake-mastra"
-    cargo build --release --locked --manifest-path "$BENCH/fake-mastra/Cargo.toml" \
-        --target-dir "$ROOT/target/bench-fake-mastra" >"$LOGS/build-fake.log" 2>&1
-fi
+build_fake
 if [ "$TARGET" = gateway ] && [ ! -x "$GW" ]; then
     say "building the gateway (cargo build --release)"
     cargo build --release --bin mastra-gateway --manifest-path "$ROOT/Cargo.toml" >"$LOGS/build.log" 2>&1

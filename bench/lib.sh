@@ -3,8 +3,9 @@
 #   bench_start TAG SUFFIX   results folder ($OUT, default bench/results/<stamp>-SUFFIX), $LOGS,
 #                            a temp $WORK, and say/die/cleanup: every PID added to PIDS is
 #                            stopped on exit (TERM, then KILL after 5 s) and $WORK removed.
-# Also $PYTHON (the system python3 when there is one: a pyenv shim costs ~1 s per start) and
-# free_port. Expects $BENCH (the bench folder) and $OUT (may be empty).
+# Also $PYTHON (the system python3 when there is one: a pyenv shim costs ~1 s per start),
+# free_port, and build_fake ($FAKE and $BARE, built when missing). Expects $BENCH (the bench
+# folder), $ROOT (the checkout) and $OUT (may be empty).
 
 PYTHON=python3
 [ ! -x /usr/bin/python3 ] || PYTHON=/usr/bin/python3
@@ -36,4 +37,16 @@ cleanup() {
     done
     rm -rf "$WORK"
     exit $rc
+}
+
+# $FAKE and $BARE (bench/fake-mastra's release binaries), built when either is missing.
+build_fake() {
+    FAKE=$ROOT/target/bench-fake-mastra/release/fake-mastra
+    BARE=$ROOT/target/bench-fake-mastra/release/bare-proxy
+    if [ ! -x "$FAKE" ] || [ ! -x "$BARE" ]; then
+        say "building bench/fake-mastra (release)"
+        cargo build --release --locked --manifest-path "$BENCH/fake-mastra/Cargo.toml" \
+            --target-dir "$ROOT/target/bench-fake-mastra" >"$LOGS/build-fake.log" 2>&1 ||
+            die "fake build (log: $LOGS/build-fake.log)"
+    fi
 }

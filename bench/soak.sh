@@ -128,13 +128,7 @@ if [ $((PORT_HI - PORT_LO)) -lt $((STREAMS + 1000)) ]; then
 fi
 
 # Build what is missing.
-FAKE=$ROOT/target/bench-fake-mastra/release/fake-mastra
-BARE=$ROOT/target/bench-fake-mastra/release/bare-proxy
-if [ ! -x "$FAKE" ] || [ ! -x "$BARE" ]; then
-    say "building bench/fake-mastra (release)"
-    cargo build --release --locked --manifest-path "$BENCH/fake-mastra/Cargo.toml" \
-        --target-dir "$ROOT/target/bench-fake-mastra" >"$LOGS/build-fake.log" 2>&1 || die "fake build (log: $LOGS/build-fake.log)"
-fi
+build_fake
 if [ "$PROXY" != gateway ]; then
     GW=$BARE
 elif [ -n "$GATEWAY_BIN" ]; then
