@@ -8,6 +8,7 @@ use moka::future::Cache;
 
 use crate::error::ApiError;
 use crate::mastra::memory::is_not_found;
+use crate::mastra::path::PathId;
 use crate::mastra::types::MastraAgents;
 use crate::telemetry;
 use crate::translate::items::{ConversationInfo, ItemPos, KeyedItem};
@@ -130,7 +131,14 @@ impl ConversationCache {
         id: &str,
         request_id: &str,
     ) -> Result<ConversationInfo, ApiError> {
-        let Some(found) = upstreams.locate(Held::Conversation, id, request_id).await? else {
+        // An id that cannot be one is unknown, without asking.
+        let Some(path_id) = PathId::new(id) else {
+            return Err(ApiError::conversation_not_found(id));
+        };
+        let Some(found) = upstreams
+            .locate(Held::Conversation, path_id, request_id)
+            .await?
+        else {
             return Err(ApiError::conversation_not_found(id));
         };
         let index = found.index;
@@ -138,7 +146,7 @@ impl ConversationCache {
             .read(
                 upstreams,
                 Held::Conversation,
-                id,
+                path_id,
                 request_id,
                 "conversations.lookup",
             )

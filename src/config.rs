@@ -12,6 +12,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+/// The first bytes of every request body, which need no room in
+/// `server.max_buffered_body_bytes` (a typical request is a few KB).
+pub const BODY_FREE_BYTES: usize = 64 * 1024;
+
 /// Environment variable prefix; `__` separates the section from the key.
 pub const ENV_PREFIX: &str = "MASTRA_GATEWAY__";
 
@@ -41,6 +45,23 @@ pub struct ServerConfig {
     pub admin_listen: SocketAddr,
     /// Largest accepted request body; larger bodies get 413 before they are read.
     pub max_body_bytes: usize,
+    /// A request's whole body must arrive within this time of its headers; a slower or stalled
+    /// upload is answered 408 and its connection closed.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Request-body bytes held at once by all requests together, above the first
+    /// [`BODY_FREE_BYTES`] of each (which every request may hold, so small requests never wait
+    /// behind big uploads). A bigger body waits for room, within its `body_read_timeout`.
+    pub max_buffered_body_bytes: usize,
+    /// Most request headers accepted, and their total size (names + values); over either: 431
+    /// in OpenAI's envelope. Real clients send ~15 headers in ~1 KB.
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+    /// `POST /v1/responses`: most items in `input`, and most bytes of text in it (all its
+    /// strings together); over either: 400 naming `input`. One huge input would stall the
+    /// agent (and Mastra) for every caller.
+    pub max_input_items: usize,
+    pub max_input_bytes: usize,
     /// A client must send its request headers within this time (slow-loris guard).
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
@@ -61,6 +82,12 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             admin_listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
             max_body_bytes: 4 * 1024 * 1024,
+            body_read_timeout: Duration::from_secs(30),
+            max_buffered_body_bytes: 64 * 1024 * 1024,
+            max_headers: 100,
+            max_header_bytes: 32 * 1024,
+            max_input_items: 1000,
+            max_input_bytes: 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             shutdown_grace: Duration::from_secs(30),
@@ -100,8 +127,9 @@ pub struct UpstreamConfig {
     /// Forward the client's own `Authorization` header to Mastra (off: it never leaves the
     /// gateway; configured `headers` still apply and win).
     pub forward_authorization: bool,
-    /// Consecutive failed calls (transport errors, 502/503/504) after which an upstream is marked
-    /// down and fails fast with 503 until a health probe sees it back.
+    /// Consecutive upstream faults (no answer, or a 5xx; never a 4xx, which the request caused)
+    /// after which an upstream is marked down and fails fast with 503 until a health probe sees
+    /// it back.
     pub failure_threshold: u32,
     /// How often down upstreams are probed.
     #[serde(with = "humantime_serde")]
@@ -494,6 +522,23 @@ impl Config {
             return Err(invalid("server.max_connections", "must be at least 1"));
         }
         nonzero("server.header_read_timeout", s.header_read_timeout)?;
+        nonzero("server.body_read_timeout", s.body_read_timeout)?;
+        if s.max_buffered_body_bytes < s.max_body_bytes {
+            return Err(invalid(
+                "server.max_buffered_body_bytes",
+                "must be at least server.max_body_bytes (else the largest body could never be read)",
+            ));
+        }
+        for (key, v, min) in [
+            ("server.max_headers", s.max_headers, 16),
+            ("server.max_header_bytes", s.max_header_bytes, 4096),
+            ("server.max_input_items", s.max_input_items, 1),
+            ("server.max_input_bytes", s.max_input_bytes, 1024),
+        ] {
+            if v < min {
+                return Err(invalid(key, format!("must be at least {min}")));
+            }
+        }
         nonzero("server.request_timeout", s.request_timeout)?;
 
         let u = &self.upstream;
@@ -665,6 +710,19 @@ type SpecParts<'a> = (
     Vec<(&'a String, &'a String)>,
     Vec<String>,
 );
+
+/// `url` as it may be shown to an operator (logs, `check-config`): any userinfo replaced by
+/// `***`. Clients never see an upstream's URL at all, only its configured name.
+pub fn redacted_url(url: &Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    // Only fails for URLs that cannot have userinfo, which this one has.
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("***");
+    shown.to_string()
+}
 
 fn check_upstream_url(key: &str, url: &Url) -> Result<(), ConfigError> {
     if !matches!(url.scheme(), "http" | "https") {

@@ -149,11 +149,36 @@ impl ApiError {
         .with_code("request_too_large")
     }
 
-    pub fn upstream_unreachable(name: &str, url: &str, detail: impl std::fmt::Display) -> Self {
+    /// Names the upstream by its configured name only: its URL may carry credentials and is
+    /// the operator's business, not the client's.
+    /// The request body did not arrive within `server.body_read_timeout`.
+    pub fn body_timeout(timeout: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            INVALID_REQUEST,
+            format!(
+                "The request body did not arrive within {} (server.body_read_timeout).",
+                humantime_serde::re::humantime::format_duration(timeout)
+            ),
+        )
+        .with_code("request_timeout")
+    }
+
+    /// Too many request headers, or too many bytes of them.
+    pub fn headers_too_large(what: &str) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            INVALID_REQUEST,
+            format!("Request header fields too large: {what}."),
+        )
+        .with_code("request_header_fields_too_large")
+    }
+
+    pub fn upstream_unreachable(name: &str, detail: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::BAD_GATEWAY,
             SERVER_ERROR,
-            format!("Upstream Mastra server '{name}' ({url}) is unreachable: {detail}"),
+            format!("Upstream Mastra server '{name}' is unreachable: {detail}"),
         )
         .with_code("upstream_unreachable")
     }

@@ -84,7 +84,7 @@ fn main() -> ExitCode {
                 config.server.listen,
                 config.server.admin_listen,
                 config.upstream.name,
-                config.upstream.url
+                mastra_gateway::config::redacted_url(&config.upstream.url)
             );
             ExitCode::SUCCESS
         }

@@ -14,9 +14,11 @@ use crate::body::GatewayBody;
 use crate::error::ApiError;
 use crate::limits::RateRecord;
 use crate::mastra::client::CLIENT_AUTHORIZATION;
+use crate::mastra::path::{is_plausible_id, quoted};
 use crate::routes::{self, decode_segment, error_response, read_body};
 use crate::state::AppState;
 use crate::telemetry;
+use crate::translate::items::item_not_found;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -31,6 +33,7 @@ where
     let started = Instant::now();
     let request_id = request_id(&req);
     let method = req.method().clone();
+    let http1 = req.version() < http::Version::HTTP_2;
     let route = route_of(&method, req.uri().path());
     let span = tracing::info_span!(
         "request",
@@ -74,6 +77,11 @@ where
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
+    if http1 && resp.status() == http::StatusCode::REQUEST_TIMEOUT {
+        // The rest of a stalled body is not waited for: the connection ends with this answer.
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     rate.apply(resp.headers_mut());
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
@@ -109,6 +117,63 @@ async fn within_deadline<T>(
         )
         .with_code("request_timeout")),
     }
+}
+
+/// An id in the path that cannot be one (empty, too long, a control character, `.` or `..`) is
+/// answered as its resource's ordinary 404, before anything is asked upstream.
+fn refuse_implausible_ids(route: &str, path: &str) -> Result<(), ApiError> {
+    // /v1/{family}/{id}[/{sub}[/{item_id}]]
+    let segment = |i: usize| decode_segment(path.split('/').nth(i + 1).unwrap_or_default());
+    let (family, id) = (segment(1), segment(2));
+    if matches!(
+        route,
+        "unknown" | "responses.create" | "models.list" | "conversations.create"
+    ) {
+        return Ok(());
+    }
+    if !is_plausible_id(&id) {
+        return Err(match family.as_str() {
+            "responses" => ApiError::response_not_found(&quoted(&id)),
+            "models" => ApiError::model_not_found(&quoted(&id)),
+            _ => ApiError::conversation_not_found(&quoted(&id)),
+        });
+    }
+    if matches!(
+        route,
+        "conversations.items.retrieve" | "conversations.items.delete"
+    ) {
+        let item = segment(4);
+        if !is_plausible_id(&item) {
+            return Err(item_not_found(&quoted(&item)));
+        }
+    }
+    Ok(())
+}
+
+/// `server.max_headers` / `server.max_header_bytes`: over either, 431 in OpenAI's envelope
+/// (hyper's own limits, set far above these, would answer without a body).
+fn check_headers(
+    headers: &http::HeaderMap,
+    server: &crate::config::ServerConfig,
+) -> Result<(), ApiError> {
+    if headers.len() > server.max_headers {
+        return Err(ApiError::headers_too_large(&format!(
+            "{} headers, more than the {} this gateway accepts",
+            headers.len(),
+            server.max_headers
+        )));
+    }
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if bytes > server.max_header_bytes {
+        return Err(ApiError::headers_too_large(&format!(
+            "{bytes} bytes of headers, more than the {} this gateway accepts",
+            server.max_header_bytes
+        )));
+    }
+    Ok(())
 }
 
 /// The client's `x-request-id` when it is a sane token, else a fresh `req_…`.
@@ -169,6 +234,7 @@ where
     B: http_body::Body<Data = bytes::Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    check_headers(req.headers(), &state.config.server)?;
     let caller = state.auth.authenticate(req.headers())?;
     if let Some(name) = caller.name() {
         // The key's name, never the key.
@@ -177,12 +243,13 @@ where
     state.limits.check_request(&caller, rate)?;
     let access = &Access { caller, rate };
     let path = req.uri().path().trim_end_matches('/').to_string();
+    refuse_implausible_ids(route, &path)?;
     let last = || decode_segment(path.rsplit('/').next().unwrap_or_default());
     // Each handler's future is boxed: the match would otherwise be as large as the largest
     // of them (kilobytes), held for every request, and an open stream waiting on its upstream.
     match route {
         "responses.create" => {
-            let body = read_body(req, state.config.server.max_body_bytes).await?;
+            let body = read_body(req, &state.body_limits).await?;
             Box::pin(routes::responses::create(state, access, &body, request_id)).await
         }
         "responses.retrieve" => {
@@ -216,10 +283,9 @@ where
             let (id, item_id) = (segment(2), segment(4));
             let query = req.uri().query().map(str::to_string);
             let query = query.as_deref();
-            let limit = state.config.server.max_body_bytes;
             let body = match r {
                 "conversations.create" | "conversations.update" | "conversations.items.create" => {
-                    read_body(req, limit).await?
+                    read_body(req, &state.body_limits).await?.bytes
                 }
                 _ => bytes::Bytes::new(),
             };

@@ -169,12 +169,21 @@ impl GraceOver {
 async fn serve_api(listener: TcpListener, state: LiveState, rx: watch::Receiver<bool>) {
     let server_cfg = state.load().config.server.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's own header limits sit far above the gateway's (which answer 431 in OpenAI's
+    // envelope, see router::check_headers): only a grossly oversized request meets hyper's
+    // bare 431.
+    let header_room = server_cfg.max_header_bytes.saturating_mul(4);
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(server_cfg.header_read_timeout)
+        .max_headers(server_cfg.max_headers.saturating_mul(4))
+        .max_buf_size(header_room.max(64 * 1024))
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(header_room).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
     let (grace_over_tx, grace_over_rx) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(server_cfg.max_connections));
@@ -268,8 +277,9 @@ async fn probe_down_upstreams(state: LiveState, rx: watch::Receiver<bool>) {
         }
         let current = state.load_full();
         for (_, client) in current.upstreams.clients() {
-            if !client.is_up() && client.probe().await.is_ok() {
-                client.mark_up();
+            // A successful probe marks it up.
+            if !client.is_up() {
+                let _ = client.probe().await;
             }
         }
     }

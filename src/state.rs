@@ -11,6 +11,7 @@ use crate::auth::{Keyring, OPEN_WARNING};
 use crate::cache::{AgentCache, ConversationCache, ItemPositionCache, ResponseCache};
 use crate::config::Config;
 use crate::limits::Limits;
+use crate::routes::BodyLimits;
 use crate::server::StartError;
 use crate::upstreams::UpstreamSet;
 
@@ -33,6 +34,8 @@ pub struct AppState {
     pub started_at: u64,
     /// Set on shutdown: readiness turns false so load balancers stop sending traffic.
     pub draining: Arc<AtomicBool>,
+    /// How request bodies are read (size, deadline, and the room all bodies share).
+    pub body_limits: BodyLimits,
 }
 
 /// The swappable current state.
@@ -59,6 +62,11 @@ impl AppState {
             tracing::info!(keys = auth.len(), "API keys required");
         }
         let limits = Limits::new(&config, None);
+        let body_limits = BodyLimits {
+            max_bytes: config.server.max_body_bytes,
+            timeout: config.server.body_read_timeout,
+            room: BodyLimits::room_for(config.server.max_buffered_body_bytes),
+        };
         let started_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -74,6 +82,7 @@ impl AppState {
             limits,
             started_at,
             draining: Arc::new(AtomicBool::new(false)),
+            body_limits,
         })
     }
 
@@ -94,7 +103,14 @@ impl AppState {
         }
         // Unchanged limiters keep their state, so a reload hands out no fresh burst.
         let limits = Limits::new(&config, Some(&self.limits));
+        // The shared room is the process's: its size takes effect at the next restart.
+        let body_limits = BodyLimits {
+            max_bytes: config.server.max_body_bytes,
+            timeout: config.server.body_read_timeout,
+            room: self.body_limits.room.clone(),
+        };
         Ok(Self {
+            body_limits,
             responses: self.responses.clone(),
             auth,
             limits,

@@ -41,6 +41,7 @@ pub const STREAM_FIRST_TOKEN: &str = "mastra_gateway_stream_first_token_seconds"
 pub const OPEN_STREAMS: &str = "mastra_gateway_open_streams";
 pub const CACHE_REQUESTS: &str = "mastra_gateway_cache_requests_total";
 pub const UPSTREAM_UP: &str = "mastra_gateway_upstream_up";
+pub const UPSTREAM_FAULTS: &str = "mastra_gateway_upstream_faults_total";
 
 /// Distinct `agent` label values at most; agents beyond are counted as `unknown`.
 pub const MAX_AGENT_LABELS: usize = 256;
@@ -410,6 +411,10 @@ fn describe() {
     );
     metrics::describe_gauge!(OPEN_STREAMS, "Streaming responses currently open.");
     metrics::describe_counter!(
+        UPSTREAM_FAULTS,
+        "Upstream faults (no answer, or a 5xx), by upstream: what counts toward upstream.failure_threshold. Answers a request caused (4xx) never count."
+    );
+    metrics::describe_counter!(
         CACHE_REQUESTS,
         "Cache lookups, by cache and result (hit/miss)."
     );
@@ -471,6 +476,10 @@ pub fn record_upstream_up(upstream: &str, up: bool) {
     } else {
         0.0
     });
+}
+
+pub fn record_upstream_fault(upstream: &str) {
+    metrics::counter!(UPSTREAM_FAULTS, "upstream" => upstream.to_string()).increment(1);
 }
 
 pub fn record_cache(cache: &'static str, hit: bool) {

@@ -10,7 +10,8 @@ use moka::future::Cache;
 
 use crate::config::{Config, UpstreamSpec};
 use crate::error::ApiError;
-use crate::mastra::client::{encode_segment, MastraClient, UpstreamReply};
+use crate::mastra::client::{MastraClient, UpstreamReply};
+use crate::mastra::path::PathId;
 use crate::telemetry;
 use crate::translate::models::AgentDirectory;
 
@@ -128,13 +129,13 @@ impl UpstreamSet {
     pub async fn locate(
         &self,
         held: Held,
-        id: &str,
+        id: PathId<'_>,
         request_id: &str,
     ) -> Result<Option<Located>, ApiError> {
         if self.members.len() == 1 {
             return Ok(Some(Located::at(0)));
         }
-        let key = owner_key(held, id);
+        let key = owner_key(held, id.as_str());
         if let Some(i) = self.owners.get(&key).await {
             telemetry::record_cache("upstream_owners", true);
             return Ok(Some(Located::at(i)));
@@ -195,7 +196,7 @@ impl Located {
         self,
         upstreams: &UpstreamSet,
         held: Held,
-        id: &str,
+        id: PathId<'_>,
         request_id: &str,
         route: &'static str,
     ) -> Result<UpstreamReply, ApiError> {
@@ -212,10 +213,10 @@ impl Located {
 }
 
 /// The upstream path of a conversation or stored response (what `locate` probes).
-fn held_path(held: Held, id: &str) -> String {
+fn held_path(held: Held, id: PathId<'_>) -> String {
     match held {
-        Held::Conversation => format!("/v1/conversations/{}", encode_segment(id)),
-        Held::Response => format!("/v1/responses/{}", encode_segment(id)),
+        Held::Conversation => format!("/v1/conversations/{id}"),
+        Held::Response => format!("/v1/responses/{id}"),
     }
 }
 

@@ -353,6 +353,14 @@ async fn dashboard_and_alerts_name_only_exported_metrics() {
             .as_u16(),
     ];
     assert_eq!(statuses, [200, 429]);
+    // An upstream fault: a gateway whose upstream refuses connections.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let down = gateway(&format!("http://127.0.0.1:{closed}"), "").await;
+    let resp = post(&down, json!({"model": "echo-agent", "input": "hi"})).await;
+    assert_eq!(resp.status().as_u16(), 502);
 
     let text = client()
         .get(format!("http://{}/metrics", gw.admin_addr))
@@ -376,6 +384,7 @@ async fn dashboard_and_alerts_name_only_exported_metrics() {
         "mastra_gateway_open_streams",
         "mastra_gateway_cache_requests_total",
         "mastra_gateway_upstream_up",
+        "mastra_gateway_upstream_faults_total",
         "mastra_gateway_rate_limited_total",
     ] {
         assert!(

@@ -6,8 +6,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -17,24 +15,6 @@ use crate::config::{UpstreamConfig, UpstreamSpec};
 use crate::error::ApiError;
 use crate::telemetry;
 use crate::translate::errors::upstream_error;
-
-/// Characters escaped in one path segment.
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
-
-pub fn encode_segment(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
 
 #[derive(Clone)]
 pub struct MastraClient {
@@ -64,6 +44,8 @@ tokio::task_local! {
 struct Health {
     failures: AtomicU32,
     down: AtomicBool,
+    /// What the last fault was (client-safe: no URL), for `/readyz`.
+    last_fault: std::sync::Mutex<String>,
 }
 
 /// A complete upstream answer (2xx only; errors are already translated).
@@ -149,16 +131,46 @@ impl MastraClient {
         }
     }
 
-    fn record_outcome(&self, failed: bool) {
-        if !failed {
+    /// Counts one call's outcome toward `failure_threshold`: only upstream faults (no answer,
+    /// or a 5xx) count; an answer the request itself caused (4xx) is the client's, not the
+    /// upstream's, and clears the run of failures like any answer.
+    fn record_outcome(&self, fault: Option<&str>) {
+        let Some(fault) = fault else {
             self.health.failures.store(0, Ordering::Relaxed);
             return;
+        };
+        telemetry::record_upstream_fault(&self.name);
+        if let Ok(mut last) = self.health.last_fault.lock() {
+            fault.clone_into(&mut last);
         }
         let n = self.health.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if n >= self.failure_threshold && !self.health.down.swap(true, Ordering::Relaxed) {
             tracing::warn!(upstream = %self.name, failures = n, "upstream marked down");
             telemetry::record_upstream_up(&self.name, false);
         }
+    }
+
+    /// Consecutive upstream faults counted so far (reset by any answer that is not a fault).
+    pub fn consecutive_faults(&self) -> u32 {
+        self.health.failures.load(Ordering::Relaxed)
+    }
+
+    /// Why the upstream is marked down, for `/readyz`; `None` while it is up.
+    pub fn down_reason(&self) -> Option<String> {
+        if self.is_up() {
+            return None;
+        }
+        let last = self
+            .health
+            .last_fault
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        Some(format!(
+            "upstream '{}' is marked down after {} consecutive upstream faults (no answer or a 5xx; the last: {last}); requests to it fail fast until a health probe sees it answer",
+            self.name,
+            self.consecutive_faults()
+        ))
     }
 
     fn down_error(&self) -> ApiError {
@@ -206,14 +218,14 @@ impl MastraClient {
         req
     }
 
-    fn transport_error(&self, e: &reqwest::Error, after: Duration) -> ApiError {
+    fn transport_error(&self, e: reqwest::Error, after: Duration) -> ApiError {
         if e.is_connect() && e.is_timeout() {
             ApiError::upstream_timeout(&self.name, self.connect_timeout)
                 .with_message_prefix("could not connect: ")
         } else if e.is_timeout() {
             ApiError::upstream_timeout(&self.name, after)
         } else {
-            ApiError::upstream_unreachable(&self.name, self.api_base.as_str(), error_chain(e))
+            ApiError::upstream_unreachable(&self.name, error_chain(e))
         }
     }
 
@@ -249,12 +261,17 @@ impl MastraClient {
             let result = self
                 .call_once(method.clone(), path, body, request_id, route)
                 .await;
-            let retryable = match &result {
-                Ok(_) => false,
-                Err(Failure::Transport(_)) => true,
-                Err(Failure::Status(e)) => matches!(e.status.as_u16(), 502..=504),
+            // Only upstream faults are retried (idempotent reads) and counted: no answer, or a
+            // 5xx. A 4xx is the answer to this request, never retried.
+            let (fault, retryable) = match &result {
+                Ok(_) => (None, false),
+                Err(Failure::Transport(e)) => (Some(e.message.as_str()), true),
+                Err(Failure::Status(status, e)) => (
+                    status.is_server_error().then_some(e.message.as_str()),
+                    matches!(status.as_u16(), 502..=504),
+                ),
             };
-            self.record_outcome(retryable);
+            self.record_outcome(fault);
             if !retryable || attempt >= attempts {
                 return result.map_err(Failure::into_error);
             }
@@ -292,11 +309,14 @@ impl MastraClient {
                     &self.name, timeout,
                 )))
             }
-            Ok(Err(e)) => return Err(Failure::Transport(self.transport_error(&e, timeout))),
+            Ok(Err(e)) => return Err(Failure::Transport(self.transport_error(e, timeout))),
             Ok(Ok(pair)) => pair,
         };
         if !status.is_success() {
-            return Err(Failure::Status(upstream_error(&self.name, status, &body)));
+            return Err(Failure::Status(
+                status,
+                upstream_error(&self.name, status, &body),
+            ));
         }
         Ok(UpstreamReply { status, body })
     }
@@ -324,25 +344,29 @@ impl MastraClient {
         telemetry::record_upstream(route, started.elapsed());
         let resp = match result {
             Err(_) => {
-                self.record_outcome(true);
-                return Err(ApiError::upstream_timeout(&self.name, timeout));
+                let e = ApiError::upstream_timeout(&self.name, timeout);
+                self.record_outcome(Some(&e.message));
+                return Err(e);
             }
             Ok(Err(e)) => {
-                self.record_outcome(true);
-                return Err(self.transport_error(&e, timeout));
+                let e = self.transport_error(e, timeout);
+                self.record_outcome(Some(&e.message));
+                return Err(e);
             }
             Ok(Ok(resp)) => resp,
         };
         let status = resp.status();
-        self.record_outcome(matches!(status.as_u16(), 502..=504));
         if !status.is_success() {
             let body = tokio::time::timeout(timeout, resp.bytes())
                 .await
                 .ok()
                 .and_then(Result::ok)
                 .unwrap_or_default();
-            return Err(upstream_error(&self.name, status, &body));
+            let e = upstream_error(&self.name, status, &body);
+            self.record_outcome(status.is_server_error().then_some(e.message.as_str()));
+            return Err(e);
         }
+        self.record_outcome(None);
         let is_sse = resp
             .headers()
             .get(http::header::CONTENT_TYPE)
@@ -366,10 +390,9 @@ impl MastraClient {
             .await
             .map_err(|e| {
                 format!(
-                    "upstream '{}' ({}) is unreachable: {}",
+                    "upstream '{}' is unreachable: {}",
                     self.name,
-                    self.api_base,
-                    error_chain(&e)
+                    error_chain(e)
                 )
             })
     }
@@ -377,52 +400,85 @@ impl MastraClient {
     /// Readiness: the upstream answers, and it has the `/api/v1/responses` routes (Mastra ≥ 1.21
     /// answers an unknown response id with a JSON 404; an older server has no such route and
     /// answers a plain-text 404).
+    /// The result feeds the same health state the fast-fail uses: an answer marks the upstream
+    /// up, no answer (or a 5xx) counts as a fault toward `failure_threshold`.
     pub async fn probe(&self) -> Result<(), String> {
-        let agents = self.probe_get("/agents").await?;
+        let result = self.probe_routes().await;
+        match &result {
+            Ok(()) => self.mark_up(),
+            Err((fault, reason)) => self.record_outcome(fault.then_some(reason.as_str())),
+        }
+        result.map_err(|(_, reason)| reason)
+    }
+
+    /// The readiness checks; an error says whether it was an upstream fault (no answer, 5xx)
+    /// or an answer that shows the upstream unfit (an old Mastra, a 4xx).
+    async fn probe_routes(&self) -> Result<(), (bool, String)> {
+        let agents = self.probe_get("/agents").await.map_err(|e| (true, e))?;
         if !agents.status().is_success() {
-            return Err(format!(
-                "upstream '{}' answered GET /api/agents with HTTP {}",
-                self.name,
-                agents.status().as_u16()
+            return Err((
+                agents.status().is_server_error(),
+                format!(
+                    "upstream '{}' answered GET /api/agents with HTTP {}",
+                    self.name,
+                    agents.status().as_u16()
+                ),
             ));
         }
         let probe = self
             .probe_get("/v1/responses/msg_mastra-gateway-readiness-probe")
-            .await?;
+            .await
+            .map_err(|e| (true, e))?;
         let json = probe
             .headers()
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.contains("json"));
         if probe.status() == StatusCode::NOT_FOUND && !json {
-            return Err(format!(
-                "upstream '{}' has no /api/v1/responses routes (needs @mastra/server >= 1.21)",
-                self.name
+            return Err((
+                false,
+                format!(
+                    "upstream '{}' has no /api/v1/responses routes (needs @mastra/server >= 1.21)",
+                    self.name
+                ),
+            ));
+        }
+        if probe.status().is_server_error() {
+            return Err((
+                true,
+                format!(
+                    "upstream '{}' answered its readiness probe with HTTP {}",
+                    self.name,
+                    probe.status().as_u16()
+                ),
             ));
         }
         Ok(())
     }
 }
 
-/// How one upstream call failed: transport failures (and 502–504) count against the upstream's
-/// health and are retried for GETs; other statuses are answers.
+/// How one upstream call failed: no answer (connect error, timeout, broken body), or an answer
+/// with a non-2xx status (kept apart from its translation: health and retries go by what the
+/// upstream said, not by the status the client will see).
 enum Failure {
     Transport(ApiError),
-    Status(ApiError),
+    Status(StatusCode, ApiError),
 }
 
 impl Failure {
     fn into_error(self) -> ApiError {
         match self {
-            Failure::Transport(e) | Failure::Status(e) => e,
+            Failure::Transport(e) | Failure::Status(_, e) => e,
         }
     }
 }
 
-/// `reqwest` hides the useful part (connection refused, …) in the source chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// `reqwest` hides the useful part (connection refused, …) in the source chain. The URL is
+/// dropped first (it may carry credentials): the upstream is named by its configured name.
+fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
     let mut parts = vec![e.to_string()];
-    let mut source = e.source();
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         let text = s.to_string();
         if !parts.iter().any(|p| p.contains(&text)) {

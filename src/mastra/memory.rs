@@ -11,7 +11,8 @@ use serde_json::{json, Map, Value};
 use url::form_urlencoded;
 
 use crate::error::ApiError;
-use crate::mastra::client::{encode_segment, MastraClient, UpstreamReply};
+use crate::mastra::client::{MastraClient, UpstreamReply};
+use crate::mastra::path::PathId;
 
 /// A memory thread: `{id, resourceId, title, metadata, createdAt, updatedAt}`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -192,8 +193,12 @@ impl MastraClient {
     }
 
     /// `DELETE /api/v1/conversations/:id`: the thread and its messages.
-    pub async fn delete_conversation(&self, id: &str, request_id: &str) -> Result<(), ApiError> {
-        let path = format!("/v1/conversations/{}", encode_segment(id));
+    pub async fn delete_conversation(
+        &self,
+        id: PathId<'_>,
+        request_id: &str,
+    ) -> Result<(), ApiError> {
+        let path = format!("/v1/conversations/{id}");
         self.call(
             Method::DELETE,
             &path,
@@ -208,16 +213,12 @@ impl MastraClient {
     /// `PATCH /api/memory/threads/:id?agentId=`: replaces the thread's metadata.
     pub async fn update_thread_metadata(
         &self,
-        id: &str,
+        id: PathId<'_>,
         agent: &str,
         metadata: &Map<String, Value>,
         request_id: &str,
     ) -> Result<MastraThread, ApiError> {
-        let path = format!(
-            "/memory/threads/{}?{}",
-            encode_segment(id),
-            agent_query(agent)
-        );
+        let path = format!("/memory/threads/{id}?{}", agent_query(agent));
         let body = encode(&json!({ "metadata": metadata }))?;
         let reply = self
             .call(
@@ -234,14 +235,13 @@ impl MastraClient {
     /// `GET /api/memory/threads/:id/messages`: one window of the thread.
     pub async fn list_messages(
         &self,
-        thread: &str,
+        thread: PathId<'_>,
         agent: &str,
         query: &MessageQuery,
         request_id: &str,
     ) -> Result<MessagesPage, ApiError> {
         let path = format!(
-            "/memory/threads/{}/messages?{}&{}",
-            encode_segment(thread),
+            "/memory/threads/{thread}/messages?{}&{}",
             agent_query(agent),
             query.to_query()
         );

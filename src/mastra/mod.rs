@@ -2,5 +2,6 @@
 
 pub mod client;
 pub mod memory;
+pub mod path;
 pub mod sse;
 pub mod types;

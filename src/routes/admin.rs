@@ -36,16 +36,17 @@ pub async fn handle<B>(
     Ok(resp)
 }
 
-/// Ready when at least one upstream answers with the routes the gateway needs (a fleet keeps
-/// serving the agents of the healthy ones); the body reports each upstream.
+/// Ready when at least one upstream is ready (a fleet keeps serving the agents of the healthy
+/// ones); the body reports each upstream. It tells the same state requests see: an upstream
+/// marked down (requests to it fail fast with 503 `upstream_down`) is reported down without a
+/// probe, and only the health prober (every `upstream.health_interval`) brings it back; any
+/// other is probed now, and the probe's outcome counts like a request's.
 async fn readiness(state: &AppState) -> Response<GatewayBody> {
     let probes = state.upstreams.clients().map(|(_, c)| async move {
-        // The probe also serves as a health probe: an upstream marked down that answers it
-        // is back.
-        let result = c.probe().await;
-        if result.is_ok() && !c.is_up() {
-            c.mark_up();
-        }
+        let result = match c.down_reason() {
+            None => c.probe().await,
+            Some(reason) => Err(reason),
+        };
         (c.name().to_string(), result)
     });
     let results = futures_util::future::join_all(probes).await;

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::mastra::memory::{
     is_not_found, CreateConversationBody, DbMessage, Direction, MessageQuery,
 };
+use crate::mastra::path::PathId;
 use crate::openai::conversations::{
     ConversationDeleted, CreateConversationRequest, CreateItemsRequest, ItemList,
     UpdateConversationRequest,
@@ -150,6 +151,11 @@ async fn creation_agent(
     })
 }
 
+/// A conversation id as an upstream path segment; one that cannot be an id is unknown.
+pub(crate) fn thread_id(id: &str) -> Result<PathId<'_>, ApiError> {
+    PathId::new(id).ok_or_else(|| ApiError::conversation_not_found(id))
+}
+
 fn resource_of(info: &ConversationInfo) -> &str {
     info.resource_id.as_deref().unwrap_or(&info.id)
 }
@@ -217,7 +223,7 @@ pub async fn create(
             let _ = state
                 .upstreams
                 .for_agent(&agent)
-                .delete_conversation(&info.id, request_id)
+                .delete_conversation(thread_id(&info.id)?, request_id)
                 .await;
             return Err(e);
         }
@@ -267,7 +273,7 @@ pub async fn update(
     let agent = agent_of(state, &current, request_id).await?;
     let metadata = replace_client_metadata(&current.metadata, &client_md);
     let updated = match holder
-        .update_thread_metadata(id, &agent, &metadata, request_id)
+        .update_thread_metadata(thread_id(id)?, &agent, &metadata, request_id)
         .await
     {
         Ok(t) => t,
@@ -293,14 +299,14 @@ pub async fn delete(
     }
     let result = match state
         .upstreams
-        .locate(Held::Conversation, id, request_id)
+        .locate(Held::Conversation, thread_id(id)?, request_id)
         .await?
     {
         Some(found) => {
             state
                 .upstreams
                 .get(found.index)
-                .delete_conversation(id, request_id)
+                .delete_conversation(thread_id(id)?, request_id)
                 .await
         }
         None => Err(ApiError::conversation_not_found(id)),
@@ -343,7 +349,7 @@ pub async fn list_items(
         let page = match state
             .upstreams
             .for_agent(&agent)
-            .list_messages(&info.id, &agent, &q, request_id)
+            .list_messages(thread_id(&info.id)?, &agent, &q, request_id)
             .await
         {
             Ok(p) => p,
@@ -389,7 +395,7 @@ async fn position_of(
         let window = match state
             .upstreams
             .for_agent(agent)
-            .list_messages(thread, agent, &q, request_id)
+            .list_messages(thread_id(thread)?, agent, &q, request_id)
             .await
         {
             Ok(w) => w,
@@ -438,7 +444,7 @@ async fn locate(
             let window = match state
                 .upstreams
                 .for_agent(agent)
-                .list_messages(thread, agent, &q, request_id)
+                .list_messages(thread_id(thread)?, agent, &q, request_id)
                 .await
             {
                 Ok(w) => w,
@@ -498,7 +504,7 @@ pub async fn create_items(
     let last = match state
         .upstreams
         .for_agent(&agent)
-        .list_messages(&info.id, &agent, &newest, request_id)
+        .list_messages(thread_id(&info.id)?, &agent, &newest, request_id)
         .await
     {
         Ok(p) => p

@@ -8,6 +8,7 @@ use crate::auth::Access;
 use crate::body::GatewayBody;
 use crate::error::ApiError;
 use crate::mastra::memory::{Direction, MessageQuery};
+use crate::mastra::path::PathId;
 use crate::mastra::types::MastraResponse;
 use crate::openai::conversations::ItemList;
 use crate::routes::conversations::agent_of;
@@ -32,9 +33,12 @@ pub async fn list(
 ) -> Result<Response<GatewayBody>, ApiError> {
     let params = parse_list_query(query)?;
     let message_id = ids::response_id_to_mastra(id).into_owned();
+    let Some(path_id) = PathId::new(&message_id) else {
+        return Err(ApiError::response_not_found(id));
+    };
     let Some(found) = state
         .upstreams
-        .locate(Held::Response, &message_id, request_id)
+        .locate(Held::Response, path_id, request_id)
         .await?
     else {
         return Err(ApiError::response_not_found(id));
@@ -44,7 +48,7 @@ pub async fn list(
         .read(
             &state.upstreams,
             Held::Response,
-            &message_id,
+            path_id,
             request_id,
             "responses.input_items",
         )
@@ -72,6 +76,7 @@ pub async fn list(
         return Err(ApiError::response_not_found(id));
     }
     let agent = agent_of(state, &info, request_id).await?;
+    let thread = PathId::new(thread).ok_or_else(|| ApiError::response_not_found(id))?;
     // The turn's input is stored when the response starts, so a window from a second before
     // `created_at` holds it, followed by the response's own message.
     let start = response

@@ -7,8 +7,9 @@ use crate::auth::{self, Access};
 use crate::body::{GatewayBody, TranslatedStream};
 use crate::cache::ResponseInfo;
 use crate::error::ApiError;
-use crate::mastra::client::{encode_segment, MastraClient};
+use crate::mastra::client::MastraClient;
 use crate::mastra::memory::CreateConversationBody;
+use crate::mastra::path::PathId;
 use crate::mastra::types::{MastraDeleted, MastraResponse};
 use crate::openai::request::CreateResponseRequest;
 use crate::openai::response::DeletedResponse;
@@ -17,7 +18,7 @@ use crate::routes::{json_response, parse_json};
 use crate::state::AppState;
 use crate::translate::ids;
 use crate::translate::items::{new_conversation_id, ConversationInfo, AGENT_KEY, STANDALONE_KEY};
-use crate::translate::request::{build_create_body, validate};
+use crate::translate::request::{build_create_body, check_input_size, validate};
 use crate::translate::response::{response_from_mastra, RequestEcho, ResponseContext};
 use crate::translate::stream::StreamTranslator;
 use crate::upstreams::{Held, Located};
@@ -32,6 +33,12 @@ pub async fn create(
 ) -> Result<Response<GatewayBody>, ApiError> {
     let req: CreateResponseRequest = parse_json(body)?;
     validate(&req)?;
+    let server = &state.config.server;
+    check_input_size(
+        req.input.as_ref(),
+        server.max_input_items,
+        server.max_input_bytes,
+    )?;
     // The conversation must exist (OpenAI's 404 before any work) and be the caller's; the
     // lookup is cached, so a run of turns on one conversation asks Mastra once. Without
     // `model`, its agent answers.
@@ -259,7 +266,7 @@ pub async fn retrieve(
         .read(
             &state.upstreams,
             Held::Response,
-            &mastra_id,
+            response_path_id(&mastra_id, id)?,
             request_id,
             "responses.retrieve",
         )
@@ -310,7 +317,7 @@ pub async fn delete(
     })
     .await?;
     let mastra_id = ids::response_id_to_mastra(id);
-    let path = format!("/v1/responses/{}", encode_segment(&mastra_id));
+    let path = format!("/v1/responses/{}", response_path_id(&mastra_id, id)?);
     let found = locate_response(state, &mastra_id, request_id, || {
         ApiError::response_not_found(id)
     })
@@ -376,9 +383,12 @@ async fn locate_response(
     request_id: &str,
     not_found: impl FnOnce() -> ApiError,
 ) -> Result<Located, ApiError> {
+    let Some(path_id) = PathId::new(mastra_id) else {
+        return Err(not_found());
+    };
     state
         .upstreams
-        .locate(Held::Response, mastra_id, request_id)
+        .locate(Held::Response, path_id, request_id)
         .await?
         .ok_or_else(not_found)
 }
@@ -435,7 +445,7 @@ async fn check_response_owner(
                 .read(
                     &state.upstreams,
                     Held::Response,
-                    &mastra_id,
+                    response_path_id(&mastra_id, id)?,
                     request_id,
                     "responses.lookup",
                 )
@@ -525,11 +535,19 @@ async fn drop_standalone_on_error<T>(
     request_id: &str,
 ) -> Result<T, ApiError> {
     if let (Err(_), Some(thread)) = (&result, standalone) {
-        let _ = mastra.delete_conversation(thread, request_id).await;
+        if let Some(path_id) = PathId::new(thread) {
+            let _ = mastra.delete_conversation(path_id, request_id).await;
+        }
         state.conversations.invalidate(thread).await;
         state.upstreams.forget(Held::Conversation, thread).await;
     }
     result
+}
+
+/// A stored response's Mastra id as an upstream path segment; one that cannot be an id is an
+/// unknown response (`id` as the client sent it).
+fn response_path_id<'a>(mastra_id: &'a str, id: &str) -> Result<PathId<'a>, ApiError> {
+    PathId::new(mastra_id).ok_or_else(|| ApiError::response_not_found(id))
 }
 
 /// Any upstream 404 on a response's lookups is "no such response" to the client.

@@ -35,6 +35,7 @@ use crate::error::ApiError;
 use crate::mastra::memory::{
     DbContent, DbMessage, Direction, MastraThread, MessageQuery, MessagesPage,
 };
+use crate::mastra::path::{is_plausible_id, quoted};
 use crate::openai::conversations::Conversation;
 use crate::translate::ids;
 use crate::translate::request::validate_metadata;
@@ -748,6 +749,10 @@ pub fn parse_list_query(query: Option<&str>) -> Result<ListParams, ApiError> {
     };
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
+            // A cursor that cannot be an item id names none: refused without a scan.
+            "after" if !v.is_empty() && !is_plausible_id(&v) => {
+                return Err(unknown_after(&quoted(&v)))
+            }
             "after" if !v.is_empty() => p.after = Some(v.into_owned()),
             "limit" => {
                 let n: i64 = v.parse().map_err(|_| {

@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::mastra::path::{is_plausible_id, quoted};
 use crate::mastra::types::{
     CreateResponseBody, InputContent, InputMessage, InputPart, MastraInput,
 };
@@ -106,11 +107,20 @@ pub fn validate(req: &CreateResponseRequest) -> Result<(), ApiError> {
         .with_code("mutually_exclusive_parameters"));
     }
     if let Some(c) = &req.conversation {
-        if c.id().is_empty() {
+        if !is_plausible_id(c.id()) {
             return Err(ApiError::invalid_value(
                 "conversation",
-                "Invalid 'conversation': empty id.",
+                format!(
+                    "Invalid 'conversation': '{}' is not a valid conversation id.",
+                    quoted(c.id())
+                ),
             ));
+        }
+    }
+    if let Some(prev) = &req.previous_response_id {
+        // As an unknown id is answered: it cannot name a stored response.
+        if !is_plausible_id(prev) {
+            return Err(ApiError::previous_response_not_found(&quoted(prev)));
         }
     }
     if let Some(opts) = &req.stream_options {
@@ -177,6 +187,65 @@ pub fn validate(req: &CreateResponseRequest) -> Result<(), ApiError> {
     }
     if let Some(text) = &req.text {
         text_format(text)?;
+    }
+    Ok(())
+}
+
+/// `server.max_input_items` / `server.max_input_bytes`: most items in `input`, most bytes of
+/// text in it (every string, keys included, counted once); over either: 400 naming `input`.
+pub fn check_input_size(
+    input: Option<&Value>,
+    max_items: usize,
+    max_bytes: usize,
+) -> Result<(), ApiError> {
+    let Some(input) = input else { return Ok(()) };
+    if let Value::Array(items) = input {
+        if items.len() > max_items {
+            return Err(ApiError::invalid_value(
+                "input",
+                format!(
+                    "Invalid 'input': array too long. Expected an array with at most {max_items} items, but got an array with {} items instead.",
+                    items.len()
+                ),
+            )
+            .with_code("array_above_max_length"));
+        }
+    }
+    fn text_bytes(v: &Value, budget: usize) -> usize {
+        match v {
+            Value::String(s) => s.len(),
+            Value::Array(a) => {
+                let mut n = 0;
+                for x in a {
+                    n += text_bytes(x, budget);
+                    if n > budget {
+                        break;
+                    }
+                }
+                n
+            }
+            Value::Object(o) => {
+                let mut n = 0;
+                for (k, x) in o {
+                    n += k.len() + text_bytes(x, budget);
+                    if n > budget {
+                        break;
+                    }
+                }
+                n
+            }
+            _ => 0,
+        }
+    }
+    let bytes = text_bytes(input, max_bytes);
+    if bytes > max_bytes {
+        return Err(ApiError::invalid_value(
+            "input",
+            format!(
+                "Invalid 'input': too large. Expected at most {max_bytes} bytes of text, but got more."
+            ),
+        )
+        .with_code("string_above_max_length"));
     }
     Ok(())
 }
