@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mastra_gateway::api::parse_json;
 use mastra_gateway::mastra::sse::SseDecoder;
 use mastra_gateway::mastra::types::MastraResponse;
 use mastra_gateway::openai::request::CreateResponseRequest;
-use mastra_gateway::routes::parse_json;
 use mastra_gateway::translate::request::{build_create_body, validate};
 use mastra_gateway::translate::response::{response_from_mastra, RequestEcho, ResponseContext};
 use mastra_gateway::translate::stream::StreamTranslator;

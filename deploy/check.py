@@ -128,11 +128,11 @@ class Code:
             raise Failed(f"unexpected check-config output: {out!r}")
         self.listen_port = port_of(m.group(1))
         self.admin_port = port_of(m.group(2))
-        admin_rs = (ROOT / "src" / "routes" / "admin.rs").read_text()
+        admin_rs = (ROOT / "src" / "http" / "admin.rs").read_text()
         self.admin_paths = set(re.findall(r'^\s*"(/[a-z]+)"', admin_rs, re.M))
         for path in ("/healthz", "/readyz", "/metrics"):
             if path not in self.admin_paths:
-                raise Failed(f"src/routes/admin.rs serves no {path} (found {sorted(self.admin_paths)})")
+                raise Failed(f"src/http/admin.rs serves no {path} (found {sorted(self.admin_paths)})")
 
     def check_config(self, path: Path, env: dict[str, str]) -> str:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("MASTRA_GATEWAY__")}

@@ -1,8 +1,24 @@
 //! One error type for everything a handler can refuse, rendered as OpenAI's envelope
 //! `{"error":{"message","type","param","code"}}` with the status reference/openai.md §4.1 gives.
 
+use std::net::SocketAddr;
+
 use http::StatusCode;
 use serde::Serialize;
+
+/// Why the gateway could not start (or take a reloaded config).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot build the upstream HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("{0}")]
+    Config(String),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

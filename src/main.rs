@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mastra_gateway::config::{self, CliOverrides, Config};
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
 use mastra_gateway::telemetry;
 
 #[derive(Parser)]
@@ -125,7 +125,7 @@ fn hash_key() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    println!("{}", mastra_gateway::auth::hash_key(&key));
+    println!("{}", mastra_gateway::plan::auth::hash_key(&key));
     ExitCode::SUCCESS
 }
 

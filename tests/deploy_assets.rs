@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mastra_gateway::config::from_toml_str;
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
 use ops_support::{client, happy, parse_sse, FakeMastra};
 use serde_json::{json, Value};
 

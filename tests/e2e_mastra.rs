@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use mastra_gateway::config::from_toml_str;
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
 
 fn mastra_url() -> Option<String> {
     match std::env::var("MASTRA_URL") {

@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use mastra_gateway::config::from_toml_str;
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
 
 const AGENTS: &str = include_str!("data/mastra_agents.json");
 const RESPONSE_TEXT: &str = include_str!("data/mastra_response_text.json");

@@ -23,7 +23,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use mastra_gateway::config::from_toml_str;
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -588,8 +588,8 @@ name = "b"
 sha256 = "SHA_B"
 resource_id = "tenant-b"
 "#
-        .replace("SHA_A", &mastra_gateway::auth::hash_key("sk-a"))
-        .replace("SHA_B", &mastra_gateway::auth::hash_key("sk-b"));
+        .replace("SHA_A", &mastra_gateway::plan::auth::hash_key("sk-a"))
+        .replace("SHA_B", &mastra_gateway::plan::auth::hash_key("sk-b"));
         let gw = gateway(&fake.url, &keys).await;
         let before = client()
             .get(admin(&gw, "/metrics"))

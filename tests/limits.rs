@@ -11,7 +11,7 @@ mod ops_support;
 use std::time::{Duration, Instant};
 
 use mastra_gateway::config::from_toml_str;
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
 use ops_support::{client, parse_sse, slow_stream, FakeMastra, Reply};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

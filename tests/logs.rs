@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mastra_gateway::config::{from_toml_str, LogFormat};
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
 use mastra_gateway::telemetry;
 use ops_support::{client, happy, parse_sse, FakeMastra, Reply};
 use serde_json::{json, Value};

@@ -7,7 +7,7 @@ mod ops_support;
 use std::time::Duration;
 
 use mastra_gateway::config::from_toml_str;
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
 use ops_support::{client, happy, parse_sse, sample, slow_stream, FakeMastra, Reply};
 use serde_json::{json, Value};
 

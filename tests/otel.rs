@@ -23,9 +23,9 @@ url = "{upstream}"
 
 [logging]
 format = "json"
-# The request spans (target mastra_gateway::router, level info) are not logged at this
+# The request spans (target mastra_gateway::http::router, level info) are not logged at this
 # level, yet exported.
-level = "mastra_gateway::router=warn,mastra_gateway=info"
+level = "mastra_gateway::http::router=warn,mastra_gateway=info"
 
 [telemetry]
 otlp_endpoint = "{collector}"

@@ -24,9 +24,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 
-use mastra_gateway::auth::hash_key;
 use mastra_gateway::config::from_toml_str;
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
+use mastra_gateway::plan::auth::hash_key;
 
 const AGENTS: &str = include_str!("data/mastra_agents.json");
 const RESPONSE_TEXT: &str = include_str!("data/mastra_response_text.json");

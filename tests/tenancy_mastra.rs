@@ -15,9 +15,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use mastra_gateway::auth::hash_key;
 use mastra_gateway::config::from_toml_str;
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
+use mastra_gateway::plan::auth::hash_key;
 
 fn mastra_url() -> Option<String> {
     match std::env::var("MASTRA_URL") {

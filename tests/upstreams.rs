@@ -15,7 +15,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use mastra_gateway::config::from_toml_str;
-use mastra_gateway::server::Gateway;
+use mastra_gateway::http::server::Gateway;
 use serde_json::{json, Value};
 
 #[derive(Clone, Debug)]

@@ -5,3 +5,4 @@ pub mod memory;
 pub mod path;
 pub mod sse;
 pub mod types;
+pub mod upstreams;

@@ -36,10 +36,10 @@ pub enum Held {
 }
 
 impl UpstreamSet {
-    pub fn new(config: &Config) -> Result<Self, crate::server::StartError> {
+    pub fn new(config: &Config) -> Result<Self, crate::error::StartError> {
         let specs = config
             .upstream_specs()
-            .map_err(|e| crate::server::StartError::Config(e.to_string()))?;
+            .map_err(|e| crate::error::StartError::Config(e.to_string()))?;
         let members = specs
             .into_iter()
             .map(|spec| {

@@ -4,20 +4,20 @@
 
 use http::{Response, StatusCode};
 
-use crate::auth::Access;
-use crate::body::GatewayBody;
+use crate::api::conversations::agent_of;
+use crate::api::json_response;
+use crate::api::responses::not_found_as_response;
+use crate::engine::stream::GatewayBody;
 use crate::error::ApiError;
 use crate::mastra::memory::{Direction, MessageQuery};
 use crate::mastra::path::PathId;
 use crate::mastra::types::MastraResponse;
+use crate::mastra::upstreams::Held;
 use crate::openai::conversations::ItemList;
-use crate::routes::conversations::agent_of;
-use crate::routes::json_response;
-use crate::routes::responses::not_found_as_response;
-use crate::state::AppState;
+use crate::plan::Access;
+use crate::plan::AppState;
 use crate::translate::ids;
 use crate::translate::items::{ms_to_iso, page_in_memory, parse_list_query, turn_input_items};
-use crate::upstreams::Held;
 
 /// Messages per window while looking for the turn.
 const WINDOW: usize = 100;

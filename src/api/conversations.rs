@@ -9,27 +9,28 @@ use std::sync::Arc;
 use http::{Response, StatusCode};
 use serde_json::{Map, Value};
 
-use crate::auth::{self, Access};
-use crate::body::GatewayBody;
-use crate::cache::ConversationCache;
+use crate::api::{json_response, parse_json};
+use crate::engine::stream::GatewayBody;
 use crate::error::ApiError;
 use crate::mastra::memory::{
     is_not_found, CreateConversationBody, DbMessage, Direction, MessageQuery,
 };
 use crate::mastra::path::PathId;
+use crate::mastra::upstreams::Held;
 use crate::openai::conversations::{
     ConversationDeleted, CreateConversationRequest, CreateItemsRequest, ItemList,
     UpdateConversationRequest,
 };
-use crate::routes::{json_response, parse_json};
-use crate::state::AppState;
+use crate::plan::tenancy;
+use crate::plan::Access;
+use crate::plan::AppState;
+use crate::state::caches::ConversationCache;
 use crate::translate::items::{
     self, delete_item as delete_from_message, item_not_found, keyed_items, messages_from_items,
     new_conversation_id, new_message_id, now_ms, parse_include_query, parse_list_query,
     replace_client_metadata, unknown_after, validate_client_metadata, ConversationInfo,
     ItemDeletion, ItemPos, KeyedItem, NewMessages, Order, Pager, AGENT_KEY,
 };
-use crate::upstreams::Held;
 
 /// Messages per window when a cursor or an item has to be found by scanning the thread.
 const SCAN_WINDOW: usize = 100;
@@ -123,7 +124,7 @@ async fn lookup(
     id: &str,
     request_id: &str,
 ) -> Result<(Arc<ConversationInfo>, String), ApiError> {
-    let info = auth::conversation(state, access, id, request_id).await?;
+    let info = tenancy::conversation(state, access, id, request_id).await?;
     let agent = agent_of(state, &info, request_id).await?;
     Ok((info, agent))
 }
@@ -242,7 +243,7 @@ pub async fn retrieve(
     id: &str,
     request_id: &str,
 ) -> Result<Response<GatewayBody>, ApiError> {
-    let info = auth::conversation(state, access, id, request_id).await?;
+    let info = tenancy::conversation(state, access, id, request_id).await?;
     Ok(json_response(StatusCode::OK, &info.to_openai()))
 }
 
@@ -295,7 +296,7 @@ pub async fn delete(
     if !access.caller.is_open() {
         // Checked against a fresh read: a delete cannot be undone.
         state.conversations.invalidate(id).await;
-        auth::conversation(state, access, id, request_id).await?;
+        tenancy::conversation(state, access, id, request_id).await?;
     }
     let result = match state
         .upstreams

@@ -11,7 +11,7 @@
 //! that applied (the one with the fewest requests left). A request refused by one limiter
 //! still counts against the limiters checked before it (key, then global, then agent).
 //!
-//! The limiters live in the [`crate::state::AppState`] snapshot; a config reload keeps each
+//! The limiters live in the [`crate::plan::AppState`] snapshot; a config reload keeps each
 //! limiter whose quota did not change (so a SIGHUP does not hand out a fresh burst), and the
 //! open-stream counts of every key that still exists.
 
@@ -28,9 +28,9 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{NotUntil, Quota, RateLimiter};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use crate::auth::Caller;
 use crate::config::{Config, RateLimit};
 use crate::error::ApiError;
+use crate::plan::auth::Caller;
 
 pub const RATE_LIMITED_TOTAL: &str = "mastra_gateway_rate_limited_total";
 
@@ -415,8 +415,8 @@ pub fn format_reset(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{hash_key, Keyring};
     use crate::config::from_toml_str;
+    use crate::plan::auth::{hash_key, Keyring};
 
     fn rate(per_second: Option<f64>, per_minute: Option<f64>, burst: Option<u32>) -> RateLimit {
         RateLimit {

@@ -3,11 +3,11 @@
 
 use http::{Response, StatusCode};
 
-use crate::auth::Access;
-use crate::body::GatewayBody;
+use crate::api::json_response;
+use crate::engine::stream::GatewayBody;
 use crate::error::ApiError;
-use crate::routes::json_response;
-use crate::state::AppState;
+use crate::plan::Access;
+use crate::plan::AppState;
 
 pub async fn list(
     state: &AppState,

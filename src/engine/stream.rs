@@ -21,7 +21,7 @@ use futures_util::Stream;
 use http_body::{Frame, SizeHint};
 
 use crate::mastra::sse::SseDecoder;
-use crate::server::GraceOver;
+use crate::shutdown::GraceOver;
 use crate::telemetry::{self, OpenStreamGuard, RequestContext};
 use crate::translate::stream::StreamTranslator;
 
@@ -143,7 +143,7 @@ impl TranslatedStream {
             frames: 0,
             done: false,
             deadline,
-            grace_over: crate::server::grace_over(),
+            grace_over: crate::shutdown::grace_over(),
             limits_waker: None,
             first_token: Some((started, ctx.map_or(telemetry::UNKNOWN_AGENT, |c| c.agent()))),
             started,

@@ -1,3 +1,6 @@
+//! Resolving a call: who is calling (keys, tenants), what it may do (limits), and the
+//! services every adapter shares.
+//!
 //! What every handler shares. The gateway holds the current [`AppState`] in an [`ArcSwap`]: each
 //! request takes one snapshot and uses it to the end, and a config reload (SIGHUP) swaps in a new
 //! one atomically while in-flight requests finish on the old.
@@ -5,15 +8,18 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+pub mod auth;
+pub mod limits;
+pub mod tenancy;
+
 use arc_swap::ArcSwap;
 
-use crate::auth::{Keyring, OPEN_WARNING};
-use crate::cache::{AgentCache, ConversationCache, ItemPositionCache, ResponseCache};
 use crate::config::Config;
-use crate::limits::Limits;
-use crate::routes::BodyLimits;
-use crate::server::StartError;
-use crate::upstreams::UpstreamSet;
+use crate::error::{ApiError, StartError};
+use crate::mastra::upstreams::UpstreamSet;
+use crate::plan::auth::{Caller, Keyring, OPEN_WARNING};
+use crate::plan::limits::{Limits, RateRecord};
+use crate::state::caches::{AgentCache, ConversationCache, ItemPositionCache, ResponseCache};
 
 pub struct AppState {
     pub config: Config,
@@ -34,8 +40,6 @@ pub struct AppState {
     pub started_at: u64,
     /// Set on shutdown: readiness turns false so load balancers stop sending traffic.
     pub draining: Arc<AtomicBool>,
-    /// How request bodies are read (size, deadline, and the room all bodies share).
-    pub body_limits: BodyLimits,
 }
 
 /// The swappable current state.
@@ -62,11 +66,6 @@ impl AppState {
             tracing::info!(keys = auth.len(), "API keys required");
         }
         let limits = Limits::new(&config, None);
-        let body_limits = BodyLimits {
-            max_bytes: config.server.max_body_bytes,
-            timeout: config.server.body_read_timeout,
-            room: BodyLimits::room_for(config.server.max_buffered_body_bytes),
-        };
         let started_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -82,7 +81,6 @@ impl AppState {
             limits,
             started_at,
             draining: Arc::new(AtomicBool::new(false)),
-            body_limits,
         })
     }
 
@@ -103,14 +101,7 @@ impl AppState {
         }
         // Unchanged limiters keep their state, so a reload hands out no fresh burst.
         let limits = Limits::new(&config, Some(&self.limits));
-        // The shared room is the process's: its size takes effect at the next restart.
-        let body_limits = BodyLimits {
-            max_bytes: config.server.max_body_bytes,
-            timeout: config.server.body_read_timeout,
-            room: self.body_limits.room.clone(),
-        };
         Ok(Self {
-            body_limits,
             responses: self.responses.clone(),
             auth,
             limits,
@@ -126,5 +117,24 @@ impl AppState {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// What a handler knows about the request beyond its body: the caller, and the record the
+/// rate limiters write into (turned into `x-ratelimit-*` / `retry-after` headers).
+pub struct Access<'a> {
+    pub caller: Caller,
+    pub rate: &'a RateRecord,
+}
+
+impl Access<'_> {
+    /// `agent` (resolved from the model name `requested`) must be one the key may use; else
+    /// the same 404 as an unknown model, so that the agent's existence is not revealed.
+    pub fn check_agent(&self, agent: &str, requested: &str) -> Result<(), ApiError> {
+        if self.caller.may_use(agent) {
+            Ok(())
+        } else {
+            Err(ApiError::model_not_found(requested))
+        }
     }
 }

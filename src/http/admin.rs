@@ -7,9 +7,9 @@ use std::sync::Arc;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use serde_json::json;
 
-use crate::body::GatewayBody;
-use crate::routes::json_response;
-use crate::state::AppState;
+use crate::api::json_response;
+use crate::engine::stream::GatewayBody;
+use crate::plan::AppState;
 use crate::telemetry;
 
 pub async fn handle<B>(

@@ -14,12 +14,9 @@
 //! remaining connections are closed. The admin listener keeps answering (`/readyz` = 503) until
 //! the drain is over.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Context;
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -31,10 +28,14 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::error::StartError;
+use crate::http::body::BodyLimits;
 use arc_swap::ArcSwap;
 
-use crate::state::{AppState, LiveState};
-use crate::{router, routes, telemetry};
+use crate::http::{admin, router};
+use crate::plan::{AppState, LiveState};
+use crate::shutdown::GRACE_OVER;
+use crate::telemetry;
 
 /// A running gateway: both listeners bound, serving until [`Gateway::shutdown`].
 pub struct Gateway {
@@ -45,19 +46,6 @@ pub struct Gateway {
     shutdown: watch::Sender<bool>,
     api_task: JoinHandle<()>,
     admin_task: JoinHandle<()>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot build the upstream HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
-    #[error("{0}")]
-    Config(String),
 }
 
 impl Gateway {
@@ -125,47 +113,6 @@ async fn shutdown_signal(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-tokio::task_local! {
-    /// Set while a request is served: turns true when the shutdown grace period is over.
-    static GRACE_OVER: watch::Receiver<bool>;
-}
-
-/// The end of the shutdown grace period as a stream waits for it; `None` outside a request
-/// served by a [`Gateway`]. Streams use it to end with `response.failed` before their connection
-/// closes.
-pub fn grace_over() -> Option<GraceOver> {
-    let over = GRACE_OVER.try_with(Clone::clone).ok()?;
-    let mut rx = over.clone();
-    Some(GraceOver {
-        over,
-        wait: Box::pin(async move {
-            if rx.wait_for(|over| *over).await.is_err() {
-                // The server is gone without declaring the grace period over: never resolve.
-                std::future::pending::<()>().await;
-            }
-        }),
-    })
-}
-
-/// See [`grace_over`].
-pub struct GraceOver {
-    /// Tells cheaply whether anything was sent since the stream started.
-    over: watch::Receiver<bool>,
-    wait: Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
-impl GraceOver {
-    /// Whether the grace period is over. The waiting future is polled (which registers `cx`'s
-    /// waker) when `register` is set or once the server has sent something; otherwise a
-    /// version check stands in for it, as a stream is polled once per upstream chunk.
-    pub fn poll_over(&mut self, cx: &mut Context<'_>, register: bool) -> bool {
-        if register || self.over.has_changed().unwrap_or(true) {
-            return self.wait.as_mut().poll(cx).is_ready();
-        }
-        false
-    }
-}
-
 async fn serve_api(listener: TcpListener, state: LiveState, rx: watch::Receiver<bool>) {
     let server_cfg = state.load().config.server.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -187,6 +134,8 @@ async fn serve_api(listener: TcpListener, state: LiveState, rx: watch::Receiver<
     let graceful = GracefulShutdown::new();
     let (grace_over_tx, grace_over_rx) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(server_cfg.max_connections));
+    // The room request bodies share, for the process's life (its size is read at start).
+    let body_room = BodyLimits::room_for(server_cfg.max_buffered_body_bytes);
     let stop = shutdown_signal(rx);
     tokio::pin!(stop);
 
@@ -212,12 +161,16 @@ async fn serve_api(listener: TcpListener, state: LiveState, rx: watch::Receiver<
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let body_room = body_room.clone();
         let grace_over = grace_over_rx.clone();
         let got_request = Arc::new(AtomicBool::new(false));
         let seen = got_request.clone();
         let service = service_fn(move |req| {
             seen.store(true, Ordering::Relaxed);
-            GRACE_OVER.scope(grace_over.clone(), router::handle(state.load_full(), req))
+            GRACE_OVER.scope(
+                grace_over.clone(),
+                router::handle(state.load_full(), body_room.clone(), req),
+            )
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -296,7 +249,7 @@ async fn serve_admin(listener: TcpListener, state: LiveState) {
             }
         };
         let state = state.clone();
-        let service = service_fn(move |req| routes::admin::handle(state.load_full(), req));
+        let service = service_fn(move |req| admin::handle(state.load_full(), req));
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();

@@ -10,10 +10,10 @@ use crate::error::ApiError;
 use crate::mastra::memory::is_not_found;
 use crate::mastra::path::PathId;
 use crate::mastra::types::MastraAgents;
+use crate::mastra::upstreams::{Held, UpstreamSet};
 use crate::telemetry;
 use crate::translate::items::{ConversationInfo, ItemPos, KeyedItem};
 use crate::translate::models::AgentDirectory;
-use crate::upstreams::{Held, UpstreamSet};
 
 /// The upstream's agent list, refreshed at most once per TTL; concurrent misses share one load.
 #[derive(Clone)]

@@ -19,10 +19,8 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::config::AuthConfig;
 use crate::error::{ApiError, INVALID_REQUEST};
-use crate::limits::RateRecord;
-use crate::state::AppState;
+use crate::mastra::upstreams::glob_match;
 use crate::translate::items::ConversationInfo;
-use crate::upstreams::glob_match;
 
 /// Azure OpenAI's header, accepted as well as `Authorization: Bearer`.
 pub const API_KEY_HEADER: &str = "api-key";
@@ -98,69 +96,6 @@ impl Caller {
             Caller::Open => true,
             Caller::Tenant(t) => info.resource_id.as_deref() == Some(t.resource_id.as_str()),
         }
-    }
-}
-
-/// What a handler knows about the request beyond its body: the caller, and the record the
-/// rate limiters write into (turned into `x-ratelimit-*` / `retry-after` headers).
-pub struct Access<'a> {
-    pub caller: Caller,
-    pub rate: &'a RateRecord,
-}
-
-impl Access<'_> {
-    /// `agent` (resolved from the model name `requested`) must be one the key may use; else
-    /// the same 404 as an unknown model, so that the agent's existence is not revealed.
-    pub fn check_agent(&self, agent: &str, requested: &str) -> Result<(), ApiError> {
-        if self.caller.may_use(agent) {
-            Ok(())
-        } else {
-            Err(ApiError::model_not_found(requested))
-        }
-    }
-}
-
-/// The conversation `id` when the caller may see it; another tenant's is the same 404 as an
-/// unknown id. Through the conversation cache.
-pub async fn conversation(
-    state: &AppState,
-    access: &Access<'_>,
-    id: &str,
-    request_id: &str,
-) -> Result<Arc<ConversationInfo>, ApiError> {
-    let info = state
-        .conversations
-        .get(&state.upstreams, id, request_id)
-        .await?;
-    if access.caller.owns(&info) {
-        Ok(info)
-    } else {
-        Err(ApiError::conversation_not_found(id))
-    }
-}
-
-/// Whether the thread holding a stored response is the caller's (always, when open). A
-/// response in no thread, or in one Mastra no longer has, belongs to no tenant.
-pub async fn owns_thread(
-    state: &AppState,
-    access: &Access<'_>,
-    thread: Option<&str>,
-    request_id: &str,
-) -> Result<bool, ApiError> {
-    if access.caller.is_open() {
-        return Ok(true);
-    }
-    let Some(thread) = thread else {
-        return Ok(false);
-    };
-    match state
-        .conversations
-        .get(&state.upstreams, thread, request_id)
-        .await
-    {
-        Ok(info) => Ok(access.caller.owns(&info)),
-        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(false),
-        Err(e) => Err(e),
     }
 }
 
@@ -283,6 +218,8 @@ pub const OPEN_WARNING: &str = "NO API KEYS CONFIGURED: the gateway is OPEN. Any
 mod tests {
     use super::*;
     use crate::config::{ApiKeyConfig, AuthConfig};
+    use crate::plan::limits::RateRecord;
+    use crate::plan::Access;
 
     const KEY_A: &str = "sk-tenant-a";
     const KEY_B: &str = "sk-tenant-b";

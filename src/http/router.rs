@@ -9,14 +9,15 @@ use std::time::Instant;
 use http::{HeaderValue, Method, Request, Response};
 use tracing::Instrument;
 
-use crate::auth::Access;
-use crate::body::GatewayBody;
+use crate::api::{self, decode_segment, error_response};
+use crate::engine::stream::GatewayBody;
 use crate::error::ApiError;
-use crate::limits::RateRecord;
+use crate::http::body::{read_body, BodyLimits};
 use crate::mastra::client::CLIENT_AUTHORIZATION;
 use crate::mastra::path::{is_plausible_id, quoted};
-use crate::routes::{self, decode_segment, error_response, read_body};
-use crate::state::AppState;
+use crate::plan::limits::RateRecord;
+use crate::plan::Access;
+use crate::plan::AppState;
 use crate::telemetry;
 use crate::translate::items::item_not_found;
 
@@ -24,6 +25,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 pub async fn handle<B>(
     state: Arc<AppState>,
+    body_room: Arc<tokio::sync::Semaphore>,
     req: Request<B>,
 ) -> Result<Response<GatewayBody>, Infallible>
 where
@@ -62,7 +64,7 @@ where
     // it (memcpy) each time one wraps it.
     let handler = CLIENT_AUTHORIZATION.scope(
         client_auth,
-        Box::pin(dispatch(&state, &rate, req, route, &request_id)),
+        Box::pin(dispatch(&state, &body_room, &rate, req, route, &request_id)),
     );
     let result = ctx
         .scope(within_deadline(ctx.deadline(), timeout, handler))
@@ -225,6 +227,7 @@ fn route_of(method: &Method, path: &str) -> &'static str {
 /// Auth and the request rate limits (key, then global), then the route's handler.
 async fn dispatch<B>(
     state: &AppState,
+    body_room: &Arc<tokio::sync::Semaphore>,
     rate: &RateRecord,
     req: Request<B>,
     route: &'static str,
@@ -244,18 +247,23 @@ where
     let access = &Access { caller, rate };
     let path = req.uri().path().trim_end_matches('/').to_string();
     refuse_implausible_ids(route, &path)?;
+    let body_limits = BodyLimits {
+        max_bytes: state.config.server.max_body_bytes,
+        timeout: state.config.server.body_read_timeout,
+        room: body_room.clone(),
+    };
     let last = || decode_segment(path.rsplit('/').next().unwrap_or_default());
     // Each handler's future is boxed: the match would otherwise be as large as the largest
     // of them (kilobytes), held for every request, and an open stream waiting on its upstream.
     match route {
         "responses.create" => {
-            let body = read_body(req, &state.body_limits).await?;
-            Box::pin(routes::responses::create(state, access, &body, request_id)).await
+            let body = read_body(req, &body_limits).await?;
+            Box::pin(api::responses::create(state, access, &body, request_id)).await
         }
         "responses.retrieve" => {
             let query = req.uri().query().map(str::to_string);
             let id = last();
-            Box::pin(routes::responses::retrieve(
+            Box::pin(api::responses::retrieve(
                 state,
                 access,
                 &id,
@@ -265,17 +273,11 @@ where
             .await
         }
         "responses.delete" => {
-            Box::pin(routes::responses::delete(
-                state,
-                access,
-                &last(),
-                request_id,
-            ))
-            .await
+            Box::pin(api::responses::delete(state, access, &last(), request_id)).await
         }
-        "models.list" => Box::pin(routes::models::list(state, access, request_id)).await,
+        "models.list" => Box::pin(api::models::list(state, access, request_id)).await,
         "models.retrieve" => {
-            Box::pin(routes::models::retrieve(state, access, &last(), request_id)).await
+            Box::pin(api::models::retrieve(state, access, &last(), request_id)).await
         }
         r if r.starts_with("conversations.") || r == "responses.input_items" => {
             // /v1/{family}/{id}[/{sub}[/{item_id}]]
@@ -285,14 +287,14 @@ where
             let query = query.as_deref();
             let body = match r {
                 "conversations.create" | "conversations.update" | "conversations.items.create" => {
-                    read_body(req, &state.body_limits).await?.bytes
+                    read_body(req, &body_limits).await?.bytes
                 }
                 _ => bytes::Bytes::new(),
             };
-            use routes::conversations as c;
+            use api::conversations as c;
             let handler: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
                 match r {
-                    "responses.input_items" => Box::pin(routes::input_items::list(
+                    "responses.input_items" => Box::pin(api::input_items::list(
                         state, access, &id, query, request_id,
                     )),
                     "conversations.create" => Box::pin(c::create(state, access, &body, request_id)),

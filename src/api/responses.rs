@@ -3,25 +3,26 @@
 use http::{header, HeaderValue, Method, Response, StatusCode};
 use serde_json::{Map, Value};
 
-use crate::auth::{self, Access};
-use crate::body::{GatewayBody, TranslatedStream};
-use crate::cache::ResponseInfo;
+use crate::api::conversations::agent_on_upstream;
+use crate::api::{json_response, parse_json};
+use crate::engine::stream::{GatewayBody, TranslatedStream};
 use crate::error::ApiError;
 use crate::mastra::client::MastraClient;
 use crate::mastra::memory::CreateConversationBody;
 use crate::mastra::path::PathId;
 use crate::mastra::types::{MastraDeleted, MastraResponse};
+use crate::mastra::upstreams::{Held, Located};
 use crate::openai::request::CreateResponseRequest;
 use crate::openai::response::DeletedResponse;
-use crate::routes::conversations::agent_on_upstream;
-use crate::routes::{json_response, parse_json};
-use crate::state::AppState;
+use crate::plan::tenancy;
+use crate::plan::Access;
+use crate::plan::AppState;
+use crate::state::caches::ResponseInfo;
 use crate::translate::ids;
 use crate::translate::items::{new_conversation_id, ConversationInfo, AGENT_KEY, STANDALONE_KEY};
 use crate::translate::request::{build_create_body, check_input_size, validate};
 use crate::translate::response::{response_from_mastra, RequestEcho, ResponseContext};
 use crate::translate::stream::StreamTranslator;
-use crate::upstreams::{Held, Located};
 
 /// Rarely taken sub-steps (a conversation or previous response to check, a tenant's thread
 /// to make or drop) are boxed, so the future every request holds stays small.
@@ -43,7 +44,7 @@ pub async fn create(
     // lookup is cached, so a run of turns on one conversation asks Mastra once. Without
     // `model`, its agent answers.
     let conversation = match &req.conversation {
-        Some(c) => Some(Box::pin(auth::conversation(state, access, c.id(), request_id)).await?),
+        Some(c) => Some(Box::pin(tenancy::conversation(state, access, c.id(), request_id)).await?),
         None => None,
     };
     if let Some(prev) = &req.previous_response_id {
@@ -276,7 +277,7 @@ pub async fn retrieve(
         ApiError::upstream_invalid(holder.name(), format!("GET /api/v1/responses: {e}"))
     })?;
     let thread = mastra.conversation_id.as_deref();
-    if !auth::owns_thread(state, access, thread, request_id).await? {
+    if !tenancy::owns_thread(state, access, thread, request_id).await? {
         return Err(ApiError::response_not_found(id));
     }
     if !access.caller.is_open() {
@@ -458,7 +459,7 @@ async fn check_response_owner(
             remember_response(state, &mastra_id, thread, request_id).await
         }
     };
-    if auth::owns_thread(state, access, info.thread.as_deref(), request_id).await? {
+    if tenancy::owns_thread(state, access, info.thread.as_deref(), request_id).await? {
         Ok(())
     } else {
         Err(not_found())

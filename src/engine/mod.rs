@@ -1,0 +1,3 @@
+//! Running turns on Mastra and relaying their streams.
+
+pub mod stream;
