@@ -1,13 +1,14 @@
 //! Criterion micro-benchmarks of the gateway's hot pure functions (issue 5, bench/README.md).
 //!
 //! - `request/*`: an OpenAI create-response body → parsed (as the route does) → validated →
-//!   Mastra's body → serialized, the work the gateway does before the upstream call.
-//! - `response/*`: a recorded Mastra response body → `MastraResponse` → OpenAI `Response` →
-//!   serialized, the work after a non-streaming upstream call.
-//! - `stream/*`: a recorded Mastra SSE stream through `SseDecoder` + `StreamTranslator`, fed one
-//!   upstream chunk per event and drained the way `body::TranslatedStream` does; throughput is
-//!   reported per upstream event. `stream/text_delta_event` is one `response.output_text.delta`
-//!   through a translator already in the middle of a turn.
+//!   the turn → Mastra's native body, the work the gateway does before the upstream call.
+//! - `response/*`: a recorded stored response (Mastra's `GET /api/v1/responses/:id`) →
+//!   `MastraResponse` → OpenAI `Response` → serialized, the work of a retrieve.
+//! - `stream/*`: a recorded native turn stream through `SseDecoder` + `ChunkDecoder` +
+//!   `ResponseWriter`, fed one upstream chunk per event and drained the way
+//!   `engine::stream::TurnStream` does; throughput is reported per upstream event.
+//!   `stream/text_delta_event` is one text delta through a writer already in the middle of a
+//!   turn.
 //!
 //! Run with `cargo bench --bench translate`; short windows keep the whole run under a minute.
 
@@ -20,14 +21,16 @@ use mastra_gateway::api::parse_json;
 use mastra_gateway::mastra::sse::SseDecoder;
 use mastra_gateway::mastra::types::MastraResponse;
 use mastra_gateway::openai::request::CreateResponseRequest;
-use mastra_gateway::translate::request::{build_create_body, validate};
+use mastra_gateway::translate::native::{request_body, ChunkDecoder};
+use mastra_gateway::translate::request::{turn_from_request, validate};
 use mastra_gateway::translate::response::{response_from_mastra, RequestEcho, ResponseContext};
-use mastra_gateway::translate::stream::StreamTranslator;
+use mastra_gateway::translate::response_stream::ResponseWriter;
+use mastra_gateway::translate::turn::Turn;
 
 const RESPONSE_TEXT: &[u8] = include_bytes!("../tests/data/mastra_response_text.json");
 const RESPONSE_TOOL: &[u8] = include_bytes!("../tests/data/mastra_response_tool.json");
-const STREAM_TEXT: &[u8] = include_bytes!("../tests/data/mastra_stream_text.sse");
-const STREAM_TOOL: &[u8] = include_bytes!("../tests/data/mastra_stream_tool.sse");
+const STREAM_TEXT: &[u8] = include_bytes!("../tests/data/native_stream_text.sse");
+const STREAM_TOOL: &[u8] = include_bytes!("../tests/data/native_stream_tool.sse");
 
 const AGENT: &str = "support-agent";
 
@@ -67,13 +70,14 @@ const REQUEST_RICH: &[u8] = br#"{
   "user": "user-42"
 }"#;
 
-/// The route's work before the upstream call: parse, validate, build and encode Mastra's body.
+/// The route's work before the upstream call: parse, validate, build the turn and encode
+/// Mastra's native body.
 fn translate_request(body: &[u8]) -> Vec<u8> {
     let req: CreateResponseRequest = parse_json(body).expect("valid request");
     validate(&req).expect("valid request");
-    let stream = req.stream.unwrap_or(false);
-    let upstream = build_create_body(&req, AGENT, stream).expect("translatable request");
-    serde_json::to_vec(&upstream).expect("serializable body")
+    let turn = turn_from_request(&req, AGENT, None, &mut || "msg_1".to_string())
+        .expect("translatable request");
+    request_body(&turn)
 }
 
 fn ctx() -> ResponseContext {
@@ -81,6 +85,8 @@ fn ctx() -> ResponseContext {
         model: AGENT.into(),
         conversation: Some("31f59ac9-bff2-453d-ae14-2eb90d13935a".into()),
         echo: RequestEcho::default(),
+        previous_response_id: None,
+        store: true,
     }
 }
 
@@ -106,28 +112,32 @@ fn event_chunks(raw: &'static [u8]) -> Vec<&'static [u8]> {
     chunks
 }
 
-/// One stream, exactly as `body::TranslatedStream::poll_next_frame` drives it: per upstream
-/// chunk, push, drain the decoder into the translator, and freeze the output frame.
+/// One stream, exactly as `engine::stream::TurnStream::poll_next_frame` drives it: per upstream
+/// chunk, push, drain the SSE decoder through the chunk decoder into the writer, and freeze the
+/// output frame; at the upstream's end, the terminal event.
 fn translate_stream(chunks: &[&'static [u8]], ctx: &ResponseContext) -> usize {
-    let mut decoder = SseDecoder::new();
-    let mut translator = StreamTranslator::new(ctx.clone());
+    let turn = Turn::default();
+    let mut sse = SseDecoder::new();
+    let mut chunk_decoder = ChunkDecoder::new(&turn);
+    let mut writer = ResponseWriter::new(ctx.clone(), None, true);
     let mut written = 0;
     for chunk in chunks {
         let mut out = BytesMut::new();
-        decoder.push(bytes::Bytes::from_static(chunk));
-        while let Some(event) = decoder.next_event() {
-            translator.on_data(&event.data, &mut out);
-            if translator.is_finished() {
-                break;
-            }
+        sse.push(bytes::Bytes::from_static(chunk));
+        while let Some(event) = sse.next_event() {
+            chunk_decoder
+                .decode(&event.data, &mut |e| writer.on_event(e, &mut out))
+                .expect("recorded chunks decode");
         }
         written += black_box(out.freeze()).len();
-        if translator.is_finished() {
-            break;
-        }
     }
-    assert!(translator.is_finished(), "the recorded stream completes");
-    written
+    let outcome = writer
+        .finished_outcome()
+        .expect("the recorded stream finishes");
+    let mut out = BytesMut::new();
+    writer.end(outcome, &mut out);
+    assert!(writer.is_done());
+    written + black_box(out.freeze()).len()
 }
 
 fn decoded_events(chunks: &[&'static [u8]]) -> Vec<bytes::Bytes> {
@@ -179,31 +189,37 @@ fn bench_stream(c: &mut Criterion) {
         });
     }
 
-    // One text delta through a translator in the middle of the text turn (after
-    // `response.created`, `in_progress`, `output_item.added` and `content_part.added`).
+    // One text delta through a writer in the middle of the text turn (after its start and the
+    // text's start).
     let events = decoded_events(&event_chunks(STREAM_TEXT));
     let first_delta = events
         .iter()
         .position(|e| {
             serde_json::from_slice::<serde_json::Value>(e).expect("JSON event")["type"]
-                == "response.output_text.delta"
+                == "text-delta"
         })
         .expect("the text turn has a text delta");
-    let mut translator = StreamTranslator::new(ctx.clone());
+    let turn = Turn::default();
+    let mut chunk_decoder = ChunkDecoder::new(&turn);
+    let mut writer = ResponseWriter::new(ctx.clone(), None, true);
     let mut out = BytesMut::new();
     for e in &events[..first_delta] {
-        translator.on_data(e, &mut out);
+        chunk_decoder
+            .decode(e, &mut |ev| writer.on_event(ev, &mut out))
+            .unwrap();
     }
     let delta = events[first_delta].clone();
     g.throughput(Throughput::Elements(1));
     g.bench_function("text_delta_event", |b| {
         b.iter(|| {
             let mut out = BytesMut::new();
-            translator.on_data(black_box(&delta), &mut out);
+            chunk_decoder
+                .decode(black_box(&delta), &mut |ev| writer.on_event(ev, &mut out))
+                .unwrap();
             black_box(out.freeze())
         })
     });
-    assert!(!translator.is_finished());
+    assert!(!writer.is_done());
     g.finish();
 }
 

@@ -329,6 +329,13 @@ impl RequestContext {
         Duration::from_nanos(self.upstream_nanos.load(Ordering::Relaxed))
     }
 
+    /// Adds time spent waiting on the upstream outside an upstream call (a non-streaming turn
+    /// waiting for the events of Mastra's stream), so that it is not counted as overhead.
+    pub fn add_upstream_time(&self, waited: Duration) {
+        self.upstream_nanos
+            .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+    }
+
     /// The `agent` label: the agent the request was resolved to, else `unknown`.
     pub fn agent(&self) -> &'static str {
         self.agent.get().copied().unwrap_or(UNKNOWN_AGENT)

@@ -375,8 +375,9 @@ async fn conversation_turns_are_stored_in_mastra() {
         ],
         "{items}"
     );
-    // The stored assistant message is the response (resp_X ⇄ msg_X).
-    let r2_msg = r2["id"].as_str().unwrap().replacen("resp_", "msg_", 1);
+    // The stored assistant message is the response (its id maps to the message's).
+    let r2_msg = mastra_gateway::translate::ids::response_id_to_mastra(r2["id"].as_str().unwrap())
+        .into_owned();
     assert_eq!(seen[3].0, r2_msg);
 }
 
@@ -508,6 +509,8 @@ async fn streaming_text_turn() {
     assert!(input_tokens(&next) > input_tokens(&done["response"]));
 }
 
+/// A tool the agent runs inside Mastra is shown as a tool the server ran: one `mcp_call` item
+/// (its own argument and status events), then the answer, so that no client tries to run it.
 #[tokio::test]
 async fn streaming_tool_turn() {
     let Some(env) = env().await else { return };
@@ -524,50 +527,47 @@ async fn streaming_tool_turn() {
         .iter()
         .filter(|e| e["type"] == "response.output_item.added")
         .collect();
-    assert_eq!(added.len(), 3, "{types:?}");
+    assert_eq!(added.len(), 2, "{types:?}");
     for (i, a) in added.iter().enumerate() {
         assert_eq!(a["output_index"], json!(i), "dense output_index");
     }
-    let fc = &added[0]["item"];
-    assert_eq!(fc["type"], "function_call");
-    assert_eq!(fc["name"], "get_weather");
-    let fc_id = fc["id"].as_str().unwrap();
-    let call_id = fc["call_id"].as_str().unwrap();
-    assert!(fc_id.starts_with("fc_"), "{fc_id}");
-    assert!(call_id.starts_with("call_"), "{call_id}");
+    let mcp = &added[0]["item"];
+    assert_eq!(mcp["type"], "mcp_call");
+    assert_eq!(mcp["name"], "get_weather");
+    assert_eq!(mcp["server_label"], "support-agent");
+    assert_eq!(mcp["status"], "in_progress");
+    let mcp_id = mcp["id"].as_str().unwrap();
+    assert!(mcp_id.starts_with("mcp_"), "{mcp_id}");
     let arg_events: Vec<&Value> = events
         .iter()
-        .filter(|e| {
-            e["type"]
-                .as_str()
-                .unwrap()
-                .starts_with("response.function_call_arguments.")
-        })
+        .filter(|e| e["type"].as_str().unwrap().starts_with("response.mcp_call"))
         .collect();
     assert!(!arg_events.is_empty());
     for e in &arg_events {
-        assert_eq!(e["item_id"], fc_id, "argument events point at the fc_ item");
+        assert_eq!(e["item_id"], mcp_id, "the call's events point at its item");
     }
-    let args_done = arg_events.last().unwrap();
-    assert_eq!(args_done["type"], "response.function_call_arguments.done");
+    let args_done = events
+        .iter()
+        .find(|e| e["type"] == "response.mcp_call_arguments.done")
+        .unwrap();
     let args: Value = serde_json::from_str(args_done["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(args, json!({"city":"Oslo"}));
-
-    let fco = &added[1]["item"];
-    assert_eq!(fco["type"], "function_call_output");
-    assert_eq!(fco["call_id"], call_id);
-    assert!(fco["id"].as_str().unwrap().starts_with("fco_"), "{fco}");
-    assert_eq!(added[2]["item"]["type"], "message");
+    assert!(types.contains(&"response.mcp_call.completed"), "{types:?}");
+    assert!(
+        !types.iter().any(|t| t.contains("function_call")),
+        "{types:?}"
+    );
+    assert_eq!(added[1]["item"]["type"], "message");
 
     let done = &events.last().unwrap()["response"];
     assert_eq!(done["status"], "completed");
     let output = done["output"].as_array().unwrap();
     let kinds: Vec<&str> = output.iter().map(|i| i["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["function_call", "function_call_output", "message"]);
-    assert_eq!(output[0]["id"], fc_id);
-    assert_eq!(output[0]["call_id"], call_id);
-    assert_eq!(output[1]["call_id"], call_id);
-    let result: Value = serde_json::from_str(output[1]["output"].as_str().unwrap()).unwrap();
+    assert_eq!(kinds, ["mcp_call", "message"]);
+    assert_eq!(output[0]["id"], mcp_id);
+    assert_eq!(output[0]["status"], "completed");
+    assert_eq!(output[0]["error"], Value::Null);
+    let result: Value = serde_json::from_str(output[0]["output"].as_str().unwrap()).unwrap();
     assert_eq!(result["city"], "Oslo");
     let text = output_text(done);
     assert!(text.starts_with("tool get_weather returned: "), "{text}");
@@ -595,14 +595,9 @@ async fn tool_turn_non_streaming_and_retrieved() {
         .await;
     let output = r["output"].as_array().unwrap();
     let kinds: Vec<&str> = output.iter().map(|i| i["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["function_call", "function_call_output", "message"]);
-    let call_id = output[0]["call_id"].as_str().unwrap();
-    assert!(call_id.starts_with("call_"), "{call_id}");
-    let suffix = call_id.strip_prefix("call_").unwrap();
-    assert_eq!(output[0]["id"], format!("fc_{suffix}"));
-    assert_eq!(output[1]["id"], format!("fco_{suffix}"));
-    assert_eq!(output[1]["call_id"], call_id);
+    assert_eq!(kinds, ["mcp_call", "message"]);
     assert_eq!(output[0]["arguments"], r#"{"city":"Lima"}"#);
+    assert!(output[0]["output"].as_str().unwrap().contains("Lima"));
     for item in output {
         assert!(
             item["status"].is_string(),

@@ -30,10 +30,11 @@ use mastra_gateway::http::server::Gateway;
 
 const AGENTS: &str = include_str!("data/mastra_agents.json");
 const RESPONSE_TEXT: &str = include_str!("data/mastra_response_text.json");
-const STREAM_TEXT: &str = include_str!("data/mastra_stream_text.sse");
-const STREAM_TOOL: &str = include_str!("data/mastra_stream_tool.sse");
+/// Turns as Mastra's native stream route sends them (recorded from the fixture).
+const STREAM_TEXT: &str = include_str!("data/native_stream_text.sse");
+const STREAM_TOOL: &str = include_str!("data/native_stream_tool.sse");
 /// Id of the recorded stream's response, as the gateway shows it.
-const STREAM_TEXT_ID: &str = "resp_f7c85b74-8227-437e-9ed8-566cebd8ab26";
+const STREAM_TEXT_ID: &str = "resp_631cdace381c4fd58999db6deee0fe4c";
 
 /// The open-streams gauge is process-global: tests that open a stream take this lock so that
 /// gauge assertions see only their own stream.
@@ -138,13 +139,13 @@ impl Fake {
         }
     }
 
-    /// The `POST /api/v1/responses` calls received so far.
+    /// The turns (`POST /api/agents/:id/stream`) received so far.
     fn creates(&self) -> Vec<Recorded> {
         self.requests
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.method == "POST" && r.path == "/api/v1/responses")
+            .filter(|r| is_turn(r))
             .cloned()
             .collect()
     }
@@ -179,7 +180,10 @@ async fn serve(
     reqs.lock().unwrap().push(rec.clone());
     let reply = match (rec.method.as_str(), rec.path.as_str()) {
         ("GET", "/api/agents") => Reply::Raw(200, "application/json", AGENTS.to_string()),
-        ("POST", "/api/v1/responses") => script(&rec),
+        _ if is_turn(&rec) => script(&rec),
+        ("POST", "/api/memory/save-messages") => {
+            Reply::Json(200, json!({"messages": rec.body["messages"]}))
+        }
         ("GET", p) if p.starts_with("/api/v1/conversations/") => {
             let id = p.trim_start_matches("/api/v1/conversations/");
             let at = "2026-01-01T00:00:00.000Z";
@@ -272,13 +276,22 @@ fn response_text_json() -> Value {
     serde_json::from_str(RESPONSE_TEXT).unwrap()
 }
 
-/// Answers like Mastra for a happy path: the recorded JSON response, or the recorded stream.
-fn happy(rec: &Recorded) -> Reply {
-    if rec.body["stream"] == json!(true) {
-        full_stream(STREAM_TEXT)
-    } else {
-        Reply::Json(200, response_text_json())
-    }
+/// Answers like Mastra for a happy path: the recorded stream (non-streaming requests run on
+/// the same native stream route).
+fn happy(_rec: &Recorded) -> Reply {
+    full_stream(STREAM_TEXT)
+}
+
+/// The text of a turn's first input message.
+fn input_of(rec: &Recorded) -> &str {
+    rec.body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+/// Whether the fake saw a turn (`POST /api/agents/:id/stream`).
+fn is_turn(rec: &Recorded) -> bool {
+    rec.method == "POST" && rec.path.starts_with("/api/agents/") && rec.path.ends_with("/stream")
 }
 
 // ---------------------------------------------------------------------------------- gateway
@@ -577,7 +590,7 @@ async fn slow_upstream_is_504() {
 
 #[tokio::test]
 async fn upstream_error_answers_are_translated() {
-    let fake = Fake::start(|rec| match rec.body["input"].as_str().unwrap_or_default() {
+    let fake = Fake::start(|rec| match input_of(rec) {
         "boom" => Reply::Json(500, json!({"error":"boom"})),
         "garbage" => Reply::Raw(200, "text/html", "<html>not json</html>".into()),
         "limited" => Reply::Json(429, json!({"error":"Too many requests"})),
@@ -585,7 +598,7 @@ async fn upstream_error_answers_are_translated() {
             400,
             json!({"error":"Invalid request body","issues":[{"field":"input","message":"Invalid input"}]}),
         ),
-        _ => Reply::Json(200, response_text_json()),
+        _ => full_stream(STREAM_TEXT),
     })
     .await;
     let gw = gateway(&fake.url, Opts::default()).await;
@@ -620,11 +633,9 @@ async fn upstream_error_answers_are_translated() {
     assert_eq!(e["code"], "upstream_invalid_response");
     assert_eq!(e["param"], Value::Null);
     let msg = e["message"].as_str().unwrap();
-    assert!(
-        msg.starts_with(
-            "Upstream Mastra server 'default' sent an invalid response: POST /api/v1/responses: "
-        ),
-        "{msg}"
+    assert_eq!(
+        msg,
+        "Upstream Mastra server 'default' sent an invalid response: a streaming request was not answered with text/event-stream"
     );
 
     let (e, _) = error_of(
@@ -660,16 +671,17 @@ async fn upstream_error_answers_are_translated() {
 
 #[tokio::test]
 async fn mastra_404s_are_remapped() {
+    // Mastra refuses a turn in another resource's thread (403), and an unknown agent (404).
     let fake = Fake::start(|rec| {
-        if rec.body.get("conversation_id").is_some() {
-            Reply::Json(404, json!({"error":"Conversation x was not found"}))
-        } else if let Some(prev) = rec.body["previous_response_id"].as_str() {
+        if rec.body["memory"]["thread"] == "x" {
             Reply::Json(
-                404,
-                json!({"error": format!("Stored response {prev} was not found")}),
+                403,
+                json!({"error":"Access denied: thread belongs to a different resource"}),
             )
+        } else if rec.path.contains("/agents/echo-agent/") {
+            Reply::Json(404, json!({"error":"Agent with id echo-agent not found"}))
         } else {
-            Reply::Json(200, response_text_json())
+            full_stream(STREAM_TEXT)
         }
     })
     .await;
@@ -691,7 +703,12 @@ async fn mastra_404s_are_remapped() {
         assert_eq!(e, conv_404, "conversation={conversation} stream={stream}");
         assert_eq!(rid, "c-404");
     }
+    let resp = create(&gw, json!({"model":"echo-agent","input":"hi"}), None).await;
+    let (e, _) = error_of(resp, 404).await;
+    assert_eq!(e["code"], "model_not_found");
 
+    // An unknown previous response: looked up first, no turn runs.
+    let turns = fake.creates().len();
     let resp = create(
         &gw,
         json!({"model":"support-agent","input":"hi","previous_response_id":"resp_x"}),
@@ -704,8 +721,9 @@ async fn mastra_404s_are_remapped() {
         json!({"message":"Previous response with id 'resp_x' not found.","type":"invalid_request_error","param":"previous_response_id","code":"previous_response_not_found"})
     );
     assert_eq!(
-        fake.creates().last().unwrap().body["previous_response_id"],
-        "msg_x"
+        fake.creates().len(),
+        turns,
+        "no turn for an unknown previous response"
     );
 
     // Retrieve and delete of an unknown id.
@@ -734,8 +752,10 @@ async fn mastra_404s_are_remapped() {
         asked,
         [
             "GET /api/v1/responses/msg_x",
-            "DELETE /api/v1/responses/msg_x"
-        ]
+            "GET /api/v1/responses/msg_x",
+            "GET /api/v1/responses/msg_x"
+        ],
+        "the previous response, the retrieve and the delete each look the response up (a 404 is not retried)"
     );
 }
 
@@ -745,7 +765,8 @@ async fn forwarded_request_is_mastras_dialect() {
     let fake = Fake::start(happy).await;
     let gw = gateway(&fake.url, Opts::default()).await;
 
-    // 1. Plain create: agent_id, store:true by default, the client's request id.
+    // 1. Plain create on the agent's native stream route; store (the default) keeps the turn in
+    //    a thread of the gateway's (its own resource when open); the client's request id.
     let resp = create(
         &gw,
         json!({"model":"support-agent","input":"hello"}),
@@ -755,23 +776,48 @@ async fn forwarded_request_is_mastras_dialect() {
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(request_id_of(&resp), "fwd-1");
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["id"], "resp_e69b8ba3-a0c2-443b-9988-a6adc6afac5c");
+    assert_eq!(body["id"], STREAM_TEXT_ID);
     assert_eq!(body["object"], "response");
     assert_eq!(body["model"], "support-agent");
-    assert_eq!(body["output"][0]["content"][0]["text"], "echo: hello");
+    assert_eq!(body["output"][0]["content"][0]["text"], "echo: hello there");
     assert_eq!(body["conversation"], Value::Null);
     let sent = fake.creates().pop().unwrap();
+    assert_eq!(sent.path, "/api/agents/support-agent/stream");
+    let thread = sent.body["memory"]["thread"].as_str().unwrap().to_string();
+    assert!(thread.starts_with("mgw_thread_"), "{thread}");
+    assert_eq!(sent.body["memory"]["resource"], thread.as_str());
+    let user_id = sent.body["messages"][0]["id"].as_str().unwrap();
+    assert!(user_id.starts_with("msg_"), "{user_id}");
     assert_eq!(
         sent.body,
-        json!({"agent_id":"support-agent","input":"hello","store":true,"stream":false})
+        json!({"messages":[{"id": user_id, "role":"user","content":"hello"}],
+               "memory":{"thread": thread, "resource": thread}})
     );
     assert_eq!(sent.headers["x-request-id"], "fwd-1");
+    assert_eq!(sent.headers["accept"], "text/event-stream");
     assert!(sent.headers["content-type"]
         .to_str()
         .unwrap()
         .starts_with("application/json"));
+    // The record that makes the response retrievable, on the answer Mastra stored.
+    let saved = fake
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .rfind(|r| r.path == "/api/memory/save-messages")
+        .cloned()
+        .expect("the response's record is saved");
+    let record = &saved.body["messages"][0]["content"]["metadata"]["mastra"]["response"];
+    assert_eq!(record["agentId"], "support-agent");
+    assert_eq!(record["status"], "completed");
+    assert_eq!(
+        saved.body["messages"][0]["id"],
+        "631cdace-381c-4fd5-8999-db6deee0fe4c"
+    );
+    assert_eq!(saved.body["messages"][0]["threadId"], thread.as_str());
 
-    // 2. An alias, `conversation: {id}`, store:false.
+    // 2. An alias, `conversation: {id}`, store:false: the conversation's thread and resource.
     let resp = create(
         &gw,
         json!({"model":"gpt-4o","input":"hello","conversation":{"id":"conv-1"},"store":false}),
@@ -783,11 +829,13 @@ async fn forwarded_request_is_mastras_dialect() {
     assert!(rid.starts_with("req_"), "{rid}");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["conversation"], json!({"id":"conv-1"}));
+    assert_eq!(body["store"], false);
     let sent = fake.creates().pop().unwrap();
-    assert_eq!(sent.body["agent_id"], "support-agent");
-    assert_eq!(sent.body["conversation_id"], "conv-1");
-    assert_eq!(sent.body["store"], false);
-    assert!(sent.body.get("conversation").is_none(), "{}", sent.body);
+    assert_eq!(sent.path, "/api/agents/support-agent/stream");
+    assert_eq!(
+        sent.body["memory"],
+        json!({"thread":"conv-1","resource":"conv-1"})
+    );
     assert_eq!(
         sent.headers["x-request-id"].to_str().unwrap(),
         rid,
@@ -819,25 +867,38 @@ async fn forwarded_request_is_mastras_dialect() {
     .await;
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(
-        fake.creates().pop().unwrap().body["conversation_id"],
+        fake.creates().pop().unwrap().body["memory"]["thread"],
         "conv-2"
     );
 
-    // 4. previous_response_id resp_ → msg_, message-list input.
+    // 4. store:false without a conversation: stateless, nothing stored; message-list input.
+    let saves = |f: &Fake| {
+        f.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == "/api/memory/save-messages")
+            .count()
+    };
+    let before = saves(&fake);
     let resp = create(
         &gw,
-        json!({"model":"support-agent","input":[{"role":"user","content":"hi"}],"previous_response_id":"resp_abc"}),
+        json!({"model":"support-agent","input":[{"role":"user","content":"hi"}],"store":false}),
         Some("fwd-4"),
     )
     .await;
     assert_eq!(resp.status().as_u16(), 200);
     let sent = fake.creates().pop().unwrap();
-    assert_eq!(sent.body["previous_response_id"], "msg_abc");
-    assert_eq!(sent.body["store"], true);
-    assert!(sent.body.get("conversation_id").is_none());
+    assert!(sent.body.get("memory").is_none(), "{}", sent.body);
+    assert_eq!(sent.body["messages"][0]["content"], "hi");
     assert_eq!(sent.headers["x-request-id"], "fwd-4");
+    assert_eq!(
+        saves(&fake),
+        before,
+        "a store:false response is not recorded"
+    );
 
-    // 5. Streaming: stream:true upstream, SSE accepted, translated events back.
+    // 5. Streaming: the same route, translated events back.
     let resp = create(
         &gw,
         json!({"model":"echo-agent","input":"stream this please","stream":true}),
@@ -853,8 +914,7 @@ async fn forwarded_request_is_mastras_dialect() {
     assert_eq!(last["response"]["id"], STREAM_TEXT_ID);
     assert_eq!(last["response"]["model"], "echo-agent");
     let sent = fake.creates().pop().unwrap();
-    assert_eq!(sent.body["stream"], true);
-    assert_eq!(sent.body["agent_id"], "echo-agent");
+    assert_eq!(sent.path, "/api/agents/echo-agent/stream");
     assert_eq!(sent.headers["accept"], "text/event-stream");
     assert_eq!(sent.headers["x-request-id"], "fwd-5");
 
@@ -1004,15 +1064,19 @@ async fn stream_cut_midway_ends_with_response_failed() {
     assert_eq!(last["response"]["status"], "failed");
     assert_eq!(last["response"]["error"]["code"], "server_error");
     let msg = last["response"]["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("the upstream stream broke"), "{msg}");
+    assert_eq!(msg, "the upstream stream broke");
 }
 
 #[tokio::test]
 async fn stream_without_terminal_event_ends_with_response_failed() {
     let _streams = STREAMS.lock().await;
+    // Everything but Mastra's `finish` and `[DONE]`.
     let mut chunks = sse_events(STREAM_TEXT);
-    let completed = chunks.pop().unwrap();
-    assert!(completed.starts_with(b"event: response.completed"));
+    assert!(chunks.pop().unwrap().starts_with(b"data: [DONE]"));
+    assert!(chunks
+        .pop()
+        .unwrap()
+        .starts_with(b"data: {\"type\":\"finish\""));
     let fake = Fake::start(move |_| Reply::Sse {
         chunks: chunks.clone(),
         interval: Duration::ZERO,
@@ -1029,27 +1093,40 @@ async fn stream_without_terminal_event_ends_with_response_failed() {
     .await;
     let events = read_stream(resp).await;
     assert_dense(&events);
-    assert_eq!(events.len(), 13, "12 relayed events + response.failed");
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.failed"
+        ]
+    );
     let last = events.last().unwrap();
-    assert_eq!(last["type"], "response.failed");
     assert_eq!(last["response"]["status"], "failed");
     assert_eq!(
         last["response"]["error"],
         json!({"code":"server_error","message":"the upstream stream ended before the response was complete"})
     );
-    // The finished message item is kept in the failed response's output.
+    // The message so far is kept in the failed response's output.
     let output = last["response"]["output"].as_array().unwrap();
     assert_eq!(output.len(), 1);
-    assert_eq!(
-        output[0]["content"][0]["text"],
-        "you said: stream this please"
-    );
+    assert_eq!(output[0]["content"][0]["text"], "echo: hello there");
 }
 
 #[tokio::test]
 async fn idle_stream_ends_with_response_failed_and_closes_upstream() {
     let _streams = STREAMS.lock().await;
-    let chunks: Vec<Bytes> = sse_events(STREAM_TEXT).into_iter().take(3).collect();
+    // start, step-start, text-start, one delta; then silence.
+    let chunks: Vec<Bytes> = sse_events(STREAM_TEXT).into_iter().take(4).collect();
     let fake = Fake::start(move |_| Reply::Sse {
         chunks: chunks.clone(),
         interval: Duration::ZERO,
@@ -1087,9 +1164,16 @@ async fn idle_stream_ends_with_response_failed_and_closes_upstream() {
             "response.created",
             "response.in_progress",
             "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
             "response.failed"
         ]
     );
+    // The cut message is incomplete.
+    assert_eq!(events[7]["item"]["status"], "incomplete");
     let last = events.last().unwrap();
     assert_eq!(
         last["response"]["error"],
@@ -1103,7 +1187,7 @@ async fn idle_stream_ends_with_response_failed_and_closes_upstream() {
 
 #[tokio::test]
 async fn errors_before_streaming_are_json_not_sse() {
-    let fake = Fake::start(|rec| match rec.body["input"].as_str().unwrap_or_default() {
+    let fake = Fake::start(|rec| match input_of(rec) {
         "invalid" => Reply::Json(
             400,
             json!({"error":"Invalid request body","issues":[{"field":"input","message":"Invalid input"}]}),
@@ -1171,7 +1255,7 @@ async fn client_disconnect_cancels_the_upstream_stream() {
     let events = sse_events(STREAM_TEXT);
     let delta = events
         .iter()
-        .find(|e| e.starts_with(b"event: response.output_text.delta"))
+        .find(|e| e.starts_with(b"data: {\"type\":\"text-delta\""))
         .unwrap()
         .clone();
     let mut chunks: Vec<Bytes> = events[..4].to_vec();
@@ -1267,7 +1351,7 @@ async fn h2c_prior_knowledge_works() {
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
     assert_eq!(resp.status().as_u16(), 200);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["output"][0]["content"][0]["text"], "echo: hello");
+    assert_eq!(body["output"][0]["content"][0]["text"], "echo: hello there");
 
     // Errors over h2 keep the envelope.
     let resp = h2.get(api(&gw, "/v1/nope")).send().await.unwrap();
@@ -1382,15 +1466,20 @@ async fn tool_stream_is_relayed_with_openai_ids() {
     )
     .await;
     assert_dense(&events);
+    // The tool the agent ran is the server's: an mcp_call item, not a call for the client.
     let added = &events[2];
     assert_eq!(added["type"], "response.output_item.added");
-    let fc_id = added["item"]["id"].as_str().unwrap();
-    assert!(fc_id.starts_with("fc_"), "{fc_id}");
-    assert!(added["item"]["call_id"]
-        .as_str()
-        .unwrap()
-        .starts_with("call_"));
-    assert_eq!(events[3]["item_id"], fc_id);
+    assert_eq!(added["item"]["type"], "mcp_call");
+    assert_eq!(added["item"]["server_label"], "support-agent");
+    assert_eq!(added["item"]["name"], "get_weather");
+    let mcp_id = added["item"]["id"].as_str().unwrap();
+    assert!(mcp_id.starts_with("mcp_"), "{mcp_id}");
+    assert_eq!(events[3]["type"], "response.mcp_call.in_progress");
+    assert_eq!(events[4]["type"], "response.mcp_call_arguments.delta");
+    assert_eq!(events[4]["item_id"], mcp_id);
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "response.mcp_call.completed"));
     let last = events.last().unwrap();
     assert_eq!(last["type"], "response.completed");
     let types: Vec<&str> = last["response"]["output"]
@@ -1399,7 +1488,11 @@ async fn tool_stream_is_relayed_with_openai_ids() {
         .iter()
         .map(|i| i["type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["function_call", "function_call_output", "message"]);
+    assert_eq!(types, ["mcp_call", "message"]);
+    let mcp = &last["response"]["output"][0];
+    assert_eq!(mcp["arguments"], "{\"city\":\"Rome\"}");
+    assert_eq!(mcp["status"], "completed");
+    assert!(mcp["output"].as_str().unwrap().contains("sunny"), "{mcp}");
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 
 const AGENTS: &str = include_str!("data/mastra_agents.json");
 const RESPONSE_TEXT: &str = include_str!("data/mastra_response_text.json");
+const STREAM_TEXT: &str = include_str!("data/native_stream_text.sse");
 
 // ------------------------------------------------------------------------------ fake Mastra
 
@@ -126,12 +127,20 @@ async fn answer(
         (_, ["api", "v1", "responses", _]) if raw_path.ends_with("readiness-probe") => {
             (404, json!({"error": "not found"}))
         }
+        ("POST", ["api", "agents", _, "stream"]) => {
+            let mut resp = Response::new(Full::new(Bytes::from_static(STREAM_TEXT.as_bytes())));
+            resp.headers_mut()
+                .insert("content-type", "text/event-stream".parse().unwrap());
+            return resp;
+        }
         _ if mode == Mode::PlainNotFound && segs.len() > 3 => {
             let mut resp = Response::new(Full::new(Bytes::from_static(b"404 Not Found")));
             *resp.status_mut() = hyper::StatusCode::NOT_FOUND;
             return resp;
         }
-        ("POST", ["api", "v1", "responses"]) => found(serde_json::from_str(RESPONSE_TEXT).unwrap()),
+        ("POST", ["api", "memory", "threads", id, "clone"]) => {
+            found(json!({"thread": thread(&decode(id)), "clonedMessages": [], "messageIdMap": {}}))
+        }
         ("POST", ["api", "v1", "conversations"]) => {
             let id = body["conversation_id"].as_str().unwrap_or("c-new");
             found(json!({"id": id, "object": "conversation", "thread": thread(id)}))
@@ -235,16 +244,36 @@ fn plausible(id: &str) -> bool {
         && !id.chars().any(char::is_control)
 }
 
-/// `resp_X` → `msg_X`, as the gateway maps response ids.
+/// The Mastra message id of response id `id`, as the gateway maps them: `resp_<32 hex>` is a
+/// uuid, `resp_~X` is `X`, any other `resp_X` is `msg_X`.
 fn mastra_response_id(id: &str) -> String {
-    match id.strip_prefix("resp_") {
-        Some(rest) => format!("msg_{rest}"),
-        None => id.to_string(),
+    let Some(rest) = id.strip_prefix("resp_") else {
+        return id.to_string();
+    };
+    if let Some(raw) = rest.strip_prefix('~') {
+        return raw.to_string();
     }
+    if rest.len() == 32
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return format!(
+            "{}-{}-{}-{}-{}",
+            &rest[..8],
+            &rest[8..12],
+            &rest[12..16],
+            &rest[16..20],
+            &rest[20..]
+        );
+    }
+    format!("msg_{rest}")
 }
 
 /// The upstream paths the gateway may call, `{}` standing for exactly one segment.
 const TEMPLATES: &[&str] = &[
+    "/api/agents/{}/stream",
+    "/api/memory/threads/{}/clone",
     "/api/v1/responses",
     "/api/v1/responses/{}",
     "/api/v1/conversations",
@@ -403,7 +432,13 @@ fn hostile_id() -> impl Strategy<Value = String> {
 }
 
 fn check_calls(id: &str, calls: &[Call], answers: &[(String, u16)]) -> Result<(), TestCaseError> {
-    let expected = [id.to_string(), mastra_response_id(id), "c1".into()];
+    // The fake's conversation, and the agent turns run on.
+    let expected = [
+        id.to_string(),
+        mastra_response_id(id),
+        "c1".into(),
+        "support-agent".into(),
+    ];
     for c in calls {
         let seg = id_segment(&c.raw_path).map_err(|e| {
             TestCaseError::fail(format!("id {id:?}: {} {}: {e}", c.method, c.raw_path))
@@ -417,7 +452,7 @@ fn check_calls(id: &str, calls: &[Call], answers: &[(String, u16)]) -> Result<()
                     c.method, c.raw_path
                 )));
             }
-            if !plausible(id) && seg != "c1" {
+            if !plausible(id) && seg != "c1" && seg != "support-agent" {
                 return Err(TestCaseError::fail(format!(
                     "id {id:?} cannot be an id, yet {} {} was called",
                     c.method, c.raw_path
@@ -801,7 +836,7 @@ async fn trailing_bytes_after_the_body_are_refused() {
     assert_eq!(
         calls
             .iter()
-            .filter(|c| c.raw_path == "/api/v1/responses")
+            .filter(|c| c.raw_path.ends_with("/stream"))
             .count(),
         1,
         "only the valid body ran the agent: {calls:?}"
@@ -857,7 +892,7 @@ async fn huge_inputs_are_refused() {
     assert_eq!(
         calls
             .iter()
-            .filter(|c| c.raw_path == "/api/v1/responses")
+            .filter(|c| c.raw_path.ends_with("/stream"))
             .count(),
         1,
         "{calls:?}"

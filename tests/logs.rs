@@ -88,7 +88,7 @@ async fn serve_and_capture(format: LogFormat) -> String {
     );
     let _guard = tracing::subscriber::set_default(subscriber);
     let fake = FakeMastra::start(|seen| {
-        if seen.body["stream"] == json!(true) {
+        if seen.path.contains("/echo-agent/") {
             Reply::Sse {
                 events: ops_support::sse_events(ops_support::STREAM_TEXT)[..3].to_vec(),
                 first: Duration::ZERO,

@@ -29,8 +29,7 @@ use mastra_gateway::http::server::Gateway;
 use mastra_gateway::plan::auth::hash_key;
 
 const AGENTS: &str = include_str!("data/mastra_agents.json");
-const RESPONSE_TEXT: &str = include_str!("data/mastra_response_text.json");
-const STREAM_TEXT: &str = include_str!("data/mastra_stream_text.sse");
+const STREAM_TEXT: &str = include_str!("data/native_stream_text.sse");
 
 const KEY_A: &str = "sk-limits-a";
 /// The metrics are process-global: tests run one at a time so that counter deltas are theirs.
@@ -59,7 +58,8 @@ impl hyper::body::Body for FakeBody {
     }
 }
 
-/// Streams send their first two events, then wait for a permit of `release` before the rest.
+/// Turns whose input is "hold" send their first two events, then wait for a permit of
+/// `release` before the rest.
 struct Fake {
     url: String,
     release: Arc<Semaphore>,
@@ -96,7 +96,9 @@ async fn serve(req: Request<Incoming>, release: Arc<Semaphore>) -> Response<Fake
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let (status, ctype, out) = match (method.as_str(), path.as_str()) {
         ("GET", "/api/agents") => (200, "application/json", FakeBody::Full(Some(AGENTS.into()))),
-        ("POST", "/api/v1/responses") if body["stream"] == json!(true) => {
+        ("POST", p) if p.ends_with("/stream") => {
+            // A turn whose input is "hold" stops after two events until released.
+            let hold = body["messages"][0]["content"] == "hold";
             let events: Vec<Bytes> = STREAM_TEXT
                 .split_inclusive("\n\n")
                 .map(|e| Bytes::copy_from_slice(e.as_bytes()))
@@ -104,7 +106,7 @@ async fn serve(req: Request<Incoming>, release: Arc<Semaphore>) -> Response<Fake
             let (tx, rx) = mpsc::channel(64);
             tokio::spawn(async move {
                 for (i, e) in events.into_iter().enumerate() {
-                    if i == 2 {
+                    if i == 2 && hold {
                         match release.acquire().await {
                             Ok(p) => p.forget(),
                             Err(_) => return,
@@ -117,10 +119,12 @@ async fn serve(req: Request<Incoming>, release: Arc<Semaphore>) -> Response<Fake
             });
             (200, "text/event-stream", FakeBody::Chan(rx))
         }
-        ("POST", "/api/v1/responses") => (
+        ("POST", "/api/memory/save-messages") => (
             200,
             "application/json",
-            FakeBody::Full(Some(RESPONSE_TEXT.into())),
+            FakeBody::Full(Some(
+                json!({"messages": body["messages"]}).to_string().into(),
+            )),
         ),
         _ => (
             404,
@@ -374,7 +378,7 @@ async fn concurrent_streams_are_capped_per_key() {
         "max_concurrent_streams_per_key = 1",
     )
     .await;
-    let stream = json!({"model": "echo-agent", "input": "hi", "stream": true, "store": false});
+    let stream = json!({"model": "echo-agent", "input": "hold", "stream": true, "store": false});
     let first = create(&gw, KEY_A, stream.clone()).await;
     assert_eq!(first.status(), 200);
     // A second stream of the same key: refused while the first is open.

@@ -165,7 +165,10 @@ async fn stalled_uploads_get_408_and_starve_nobody() {
             .contains("server.body_read_timeout"));
     }
     // The agent ran only for the normal requests, never for a stalled upload.
-    assert!(fake.creates().iter().all(|c| c.body["input"] == "hi"));
+    assert!(fake
+        .creates()
+        .iter()
+        .all(|c| ops_support::turn_input(c) == "hi"));
 }
 
 /// With credentials in the upstream URL, no log line (startup, failures, readiness, the

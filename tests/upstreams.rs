@@ -53,6 +53,8 @@ impl Fake {
     }
 }
 
+/// A stored response as Mastra's `GET /api/v1/responses/:id` answers it; it lives in the thread
+/// of the same id.
 fn response_body(id: &str, agent: &str) -> Value {
     json!({"id": id, "object": "response", "created_at": 1_700_000_000, "completed_at": 1_700_000_000,
         "model": format!("mock/{agent}"), "status": "completed",
@@ -60,7 +62,37 @@ fn response_body(id: &str, agent: &str) -> Value {
             "content": [{"type": "output_text", "text": format!("from {agent}"), "annotations": [], "logprobs": []}]}],
         "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
         "error": null, "incomplete_details": null, "instructions": null, "text": null,
-        "previous_response_id": null, "conversation_id": null, "tools": [], "store": true})
+        "previous_response_id": null, "conversation_id": id, "tools": [], "store": true})
+}
+
+/// The stored message id of every turn the fake runs.
+const TURN_MESSAGE: &str = "0f0e0d0c-0b0a-4908-8706-050403020100";
+/// Its response id, as the gateway shows it.
+const TURN_RESPONSE: &str = "resp_0f0e0d0c0b0a49088706050403020100";
+
+/// A turn on Mastra's native stream route: answers "from <agent>".
+fn turn_stream(agent: &str) -> String {
+    let text = format!("from {agent}");
+    let chunks = [
+        json!({"type": "start", "payload": {"id": agent, "messageId": TURN_MESSAGE}}),
+        json!({"type": "text-start", "payload": {"id": "t"}}),
+        json!({"type": "text-delta", "payload": {"id": "t", "text": text}}),
+        json!({"type": "text-end", "payload": {"id": "t"}}),
+        json!({"type": "finish", "payload": {"stepResult": {"reason": "stop"},
+            "output": {"usage": {"inputTokens": 1, "outputTokens": 2}},
+            "response": {"uiMessages": [{"id": TURN_MESSAGE, "role": "assistant",
+                "metadata": {"createdAt": "2026-01-01T00:00:01.000Z"},
+                "parts": [{"type": "text", "text": text}]}]}}}),
+    ];
+    let mut out: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+    out.push_str("data: [DONE]\n\n");
+    out
+}
+
+/// What the fake answers: JSON, or an event stream.
+enum Answer {
+    Json(u16, Value),
+    Sse(String),
 }
 
 async fn fake(agents: &[&str], responses: &[&str]) -> Fake {
@@ -110,16 +142,19 @@ async fn fake(agents: &[&str], responses: &[&str]) -> Fake {
                             query,
                             headers,
                         });
-                        let (status, body) = if state.broken.load(Ordering::SeqCst) {
-                            (502, json!({"error": "bad gateway"}))
+                        let answer = if state.broken.load(Ordering::SeqCst) {
+                            Answer::Json(502, json!({"error": "bad gateway"}))
                         } else {
                             route(&state, &method, &path, &body, &agents, &responses)
                         };
-                        let mut resp =
-                            hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+                        let (status, ctype, body) = match answer {
+                            Answer::Json(s, v) => (s, "application/json", v.to_string()),
+                            Answer::Sse(text) => (200, "text/event-stream", text),
+                        };
+                        let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
                         *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
                         resp.headers_mut()
-                            .insert("content-type", "application/json".parse().unwrap());
+                            .insert("content-type", ctype.parse().unwrap());
                         Ok::<_, Infallible>(resp)
                     }
                 });
@@ -139,35 +174,30 @@ fn route(
     body: &[u8],
     agents: &Value,
     responses: &[String],
-) -> (u16, Value) {
-    match (method, path) {
+) -> Answer {
+    let (status, value) = match (method, path) {
         ("GET", "/api/agents") => (200, agents.clone()),
-        ("POST", "/api/v1/responses") => {
+        ("POST", p) if p.starts_with("/api/agents/") && p.ends_with("/stream") => {
+            let agent = &p["/api/agents/".len()..p.len() - "/stream".len()];
+            return Answer::Sse(turn_stream(agent));
+        }
+        ("POST", "/api/memory/save-messages") => {
             let req: Value = serde_json::from_slice(body).unwrap();
-            let agent = req["agent_id"].as_str().unwrap_or_default().to_string();
-            let held = |id: &str| responses.iter().any(|r| r == id);
-            if let Some(prev) = req["previous_response_id"].as_str().filter(|p| !held(p)) {
-                return (
-                    404,
-                    json!({"error": format!("Stored response {prev} was not found")}),
-                );
-            }
-            match req["conversation_id"].as_str() {
-                Some(thread) if !held(thread) => (
-                    404,
-                    json!({"error": format!("Conversation {thread} was not found")}),
-                ),
-                thread => {
-                    let mut body = response_body("msg_new", &agent);
-                    body["conversation_id"] = json!(thread);
-                    (200, body)
-                }
-            }
+            (200, json!({"messages": req["messages"]}))
         }
         ("GET", p) if p.starts_with("/api/memory/threads/") && p.ends_with("/messages") => {
+            // The thread's newest message is the response of the same id.
             let id = &p["/api/memory/threads/".len()..p.len() - "/messages".len()];
-            if responses.iter().any(|r| r == id) {
-                (200, json!({"messages": [], "total": 0, "hasMore": false}))
+            // A thread a turn made holds that turn's answer.
+            let newest = if id.starts_with("mgw_thread_") {
+                TURN_MESSAGE
+            } else {
+                id
+            };
+            if id.starts_with("mgw_thread_") || responses.iter().any(|r| r == id) {
+                let m = json!({"id": newest, "role": "assistant", "createdAt": "2026-01-01T00:00:00.000Z",
+                    "threadId": id, "resourceId": id, "content": {"format": 2, "parts": []}});
+                (200, json!({"messages": [m], "total": 1, "hasMore": false}))
             } else {
                 (404, json!({"error": format!("Thread {id} not found")}))
             }
@@ -179,7 +209,7 @@ fn route(
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
             {
-                return (503, json!({"error": "try again"}));
+                return Answer::Json(503, json!({"error": "try again"}));
             }
             if responses.iter().any(|r| r == id) {
                 (200, response_body(id, "held"))
@@ -216,7 +246,8 @@ fn route(
             }
         }
         _ => (404, json!({"error": "not found"})),
-    }
+    };
+    Answer::Json(status, value)
 }
 
 /// A memory thread of the fake's first agent (recorded under the gateway's agent key, as the
@@ -291,13 +322,13 @@ async fn agents_route_to_their_upstream_and_models_merge() {
     let (status, body) = create(&gw, "beta-agent").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["output"][0]["content"][0]["text"], "from beta-agent");
-    assert_eq!(b.seen("POST", "/api/v1/responses").len(), 1);
-    assert_eq!(a.seen("POST", "/api/v1/responses").len(), 0);
+    assert_eq!(b.seen("POST", "/api/agents/").len(), 1);
+    assert_eq!(a.seen("POST", "/api/agents/").len(), 0);
 
     // An agent both serve goes to the first upstream in config order.
     let (status, _) = create(&gw, "shared-agent").await;
     assert_eq!(status, 200);
-    assert_eq!(a.seen("POST", "/api/v1/responses").len(), 1);
+    assert_eq!(a.seen("POST", "/api/agents/").len(), 1);
 
     let (status, body) = create(&gw, "hidden-agent").await;
     assert_eq!(status, 404);
@@ -479,8 +510,8 @@ async fn native_conversation_on_second_upstream_is_served_there() {
             .contains("held by upstream 'b'"),
         "{v}"
     );
-    assert_eq!(b.seen("POST", "/api/v1/responses").len(), 1);
-    assert!(a.seen("POST", "/api/v1/responses").is_empty());
+    assert_eq!(b.seen("POST", "/api/agents/").len(), 1);
+    assert!(a.seen("POST", "/api/agents/").is_empty());
     assert!(a.seen("PATCH", "/api/memory/").is_empty());
     assert!(a.seen("GET", "/api/memory/").is_empty());
 }
@@ -511,8 +542,8 @@ async fn previous_response_on_second_upstream_is_continued_there() {
     let (status, v) = create(json!({"input": "more", "previous_response_id": "resp_prev"})).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["model"], "beta-agent", "{v}");
-    assert_eq!(b.seen("POST", "/api/v1/responses").len(), 1);
-    assert!(a.seen("POST", "/api/v1/responses").is_empty());
+    assert_eq!(b.seen("POST", "/api/agents/").len(), 1);
+    assert!(a.seen("POST", "/api/agents/").is_empty());
 
     let (status, v) = create(
         json!({"model": "alpha-agent", "input": "more", "previous_response_id": "resp_prev"}),
@@ -536,15 +567,22 @@ async fn previous_response_on_second_upstream_is_continued_there() {
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["error"]["code"], "previous_response_not_found", "{v}");
 
-    // Made through the gateway on b (as `msg_new`): continuing it asks nobody where it is.
+    // Made through the gateway on b: continuing it asks nobody where it is.
     let (status, made) = create(json!({"model": "beta-agent", "input": "new"})).await;
     assert_eq!(status, 200, "{made}");
+    assert_eq!(made["id"], TURN_RESPONSE);
     let (status, v) = create(json!({"input": "next", "previous_response_id": made["id"]})).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["model"], "beta-agent", "{v}");
-    assert!(a.seen("GET", "/api/v1/responses/msg_new").is_empty());
-    assert!(b.seen("GET", "/api/v1/responses/msg_new").is_empty());
-    assert!(a.seen("POST", "/api/v1/responses").is_empty());
+    assert!(a
+        .seen("GET", "/api/v1/responses/")
+        .iter()
+        .all(|s| !s.path.contains(TURN_MESSAGE)));
+    assert!(b
+        .seen("GET", "/api/v1/responses/")
+        .iter()
+        .all(|s| !s.path.contains(TURN_MESSAGE)));
+    assert!(a.seen("POST", "/api/agents/").is_empty());
 }
 
 async fn update_metadata(gw: &Gateway, id: &str) -> (u16, Value) {
@@ -588,11 +626,11 @@ async fn idempotent_gets_are_retried_posts_are_not() {
     assert_eq!(a.seen("GET", "/api/v1/responses/").len(), 6);
 
     a.broken.store(true, Ordering::SeqCst);
-    let before = a.seen("POST", "/api/v1/responses").len();
+    let before = a.seen("POST", "/api/agents/").len();
     let (status, _) = create(&gw, "alpha-agent").await;
     assert_eq!(status, 502);
     assert_eq!(
-        a.seen("POST", "/api/v1/responses").len(),
+        a.seen("POST", "/api/agents/").len(),
         before + 1,
         "a failed POST is not retried"
     );
@@ -659,7 +697,7 @@ async fn upstream_credentials_and_client_authorization() {
     ))
     .await;
     assert_eq!(create(&gw, "alpha-agent").await.0, 200);
-    let post = &a.seen("POST", "/api/v1/responses")[0];
+    let post = &a.seen("POST", "/api/agents/")[0];
     assert_eq!(post.headers["authorization"], "Bearer mastra-token");
     assert_eq!(post.headers["x-tenant"], "t1");
     assert!(post.headers.contains_key("x-request-id"));
@@ -668,7 +706,7 @@ async fn upstream_credentials_and_client_authorization() {
     let b = fake(&["alpha-agent"], &[]).await;
     let gw = gateway(&format!("[upstream]\nurl = \"{}\"\n", b.url())).await;
     assert_eq!(create(&gw, "alpha-agent").await.0, 200);
-    assert!(!b.seen("POST", "/api/v1/responses")[0]
+    assert!(!b.seen("POST", "/api/agents/")[0]
         .headers
         .contains_key("authorization"));
 
@@ -681,7 +719,7 @@ async fn upstream_credentials_and_client_authorization() {
     .await;
     assert_eq!(create(&gw, "alpha-agent").await.0, 200);
     assert_eq!(
-        c.seen("POST", "/api/v1/responses")[0].headers["authorization"],
+        c.seen("POST", "/api/agents/")[0].headers["authorization"],
         "Bearer client-secret"
     );
 }

@@ -4,16 +4,16 @@
 
 use http::{Response, StatusCode};
 
-use crate::api::conversations::agent_of;
 use crate::api::json_response;
 use crate::api::responses::not_found_as_response;
 use crate::engine::stream::GatewayBody;
 use crate::error::ApiError;
-use crate::mastra::memory::{Direction, MessageQuery};
 use crate::mastra::path::PathId;
 use crate::mastra::types::MastraResponse;
+use crate::mastra::types::{Direction, MessageQuery};
 use crate::mastra::upstreams::Held;
 use crate::openai::conversations::ItemList;
+use crate::plan::agents::agent_of;
 use crate::plan::Access;
 use crate::plan::AppState;
 use crate::translate::ids;

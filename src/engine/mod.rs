@@ -1,3 +1,224 @@
-//! Running turns on Mastra and relaying their streams.
+//! Running turns on Mastra's native agent route (`POST /api/agents/:id/stream`, for streaming
+//! and non-streaming requests alike: one route, one translator) and what follows them: storing
+//! the response record once Mastra finished the run, and marking a run that was cut.
 
 pub mod stream;
+
+use std::time::Duration;
+
+use crate::error::ApiError;
+use crate::mastra::client::MastraClient;
+use crate::mastra::path::PathId;
+use crate::mastra::types::{DbMessage, Direction, MessageQuery};
+use crate::translate::native::{request_body, stored_answer};
+use crate::translate::record::{record, recorded_status, with_record, RecordParts};
+use crate::translate::response::RequestEcho;
+use crate::translate::response_stream::{usage, ResponseWriter};
+use crate::translate::turn::{Memory, Outcome, Turn};
+
+use stream::{ByteStream, Hooks};
+
+/// Opens the turn's run: returns once Mastra answered with its event stream (a refusal before
+/// that, e.g. an unknown agent or another tenant's thread, is an error the client gets as JSON).
+/// `route` labels the upstream call's duration (the gateway route it serves).
+pub async fn open(
+    client: &MastraClient,
+    turn: &Turn,
+    request_id: &str,
+    route: &'static str,
+) -> Result<ByteStream, ApiError> {
+    let agent = PathId::new(&turn.agent)
+        .ok_or_else(|| ApiError::model_not_found(&crate::mastra::path::quoted(&turn.agent)))?;
+    let path = format!("/agents/{agent}/stream");
+    let resp = client
+        .open_stream(&path, request_body(turn), request_id, route)
+        .await?;
+    Ok(Box::pin(resp.bytes_stream()))
+}
+
+/// Told the stored answer message once its record is written.
+pub type OnStored = std::sync::Arc<dyn Fn(&DbMessage) + Send + Sync>;
+
+/// Where and how a turn's response is stored.
+#[derive(Clone)]
+pub struct Stored {
+    pub client: MastraClient,
+    pub agent: String,
+    pub memory: Memory,
+    pub request_id: String,
+    pub echo: RequestEcho,
+    /// The response the turn continues, as its Mastra message id.
+    pub previous: Option<String>,
+    pub conversation: Option<String>,
+    /// The id of the turn's last input message the gateway stored (a cut run's partial answer
+    /// follows it).
+    pub last_input: Option<String>,
+    /// Told the stored answer message once its record is written (the caches remember it).
+    pub on_stored: Option<OnStored>,
+}
+
+/// The hooks of a Responses turn: with `stored`, its record is written to the answer's message
+/// before the terminal event, and a cut run's partial answer is marked incomplete.
+pub fn responses_hooks(stored: Option<Stored>) -> Hooks<ResponseWriter> {
+    let Some(stored) = stored else {
+        return Hooks::default();
+    };
+    let cut = stored.clone();
+    Hooks {
+        finalize: Some(Box::new(
+            move |writer: &ResponseWriter, outcome: &Outcome| {
+                let answer = writer.finish().and_then(|f| f.answer.clone());
+                let message_id = answer
+                    .as_ref()
+                    .and_then(|a| a.get("id"))
+                    .and_then(|v| v.as_str())
+                    .or(writer.message_id())
+                    .map(str::to_string)?;
+                let output = writer.output_items();
+                let usage = writer
+                    .finish()
+                    .filter(|_| !matches!(outcome, Outcome::Failed(..)))
+                    .map(|f| usage(f.usage));
+                let created_at = writer.created_at();
+                let outcome = outcome.clone();
+                let s = stored;
+                Some(Box::pin(async move {
+                    let message = match answer
+                        .and_then(|a| stored_answer(&a, &s.memory.thread, &s.memory.resource))
+                    {
+                        Some(m) => m,
+                        None => read_message(&s, |m| m.id == message_id).await?,
+                    };
+                    let rec = record(&RecordParts {
+                        agent: &s.agent,
+                        created_at,
+                        outcome: &outcome,
+                        usage: usage.as_ref(),
+                        output: &output,
+                        echo: &s.echo,
+                        previous: s.previous.as_deref(),
+                        conversation: s.conversation.as_deref(),
+                        message_ids: vec![message.id.clone()],
+                        answered_at: Some(&message.created_at),
+                    });
+                    let message = with_record(message, rec);
+                    s.client
+                        .save_messages(&s.agent, std::slice::from_ref(&message), &s.request_id)
+                        .await?;
+                    if let Some(on_stored) = &s.on_stored {
+                        on_stored(&message);
+                    }
+                    Ok(())
+                }) as _)
+            },
+        )),
+        on_cut: Some(Box::new(move |writer: &ResponseWriter| {
+            let created_at = writer.created_at();
+            tokio::spawn(mark_cut(cut, created_at));
+        })),
+    }
+}
+
+/// The newest message of the thread that `pick` chooses.
+async fn read_message(
+    s: &Stored,
+    pick: impl Fn(&DbMessage) -> bool,
+) -> Result<DbMessage, ApiError> {
+    let thread = PathId::new(&s.memory.thread)
+        .ok_or_else(|| ApiError::internal("the turn's thread id cannot be a path segment"))?;
+    let q = MessageQuery {
+        direction: Direction::Desc,
+        start: None,
+        end: None,
+        per_page: 20,
+        page: 0,
+    };
+    let page = s
+        .client
+        .list_messages(thread, &s.agent, &q, &s.request_id)
+        .await?;
+    page.messages
+        .into_iter()
+        .rev()
+        .find(|m| pick(m))
+        .ok_or_else(|| ApiError::internal("the answer is not in the thread"))
+}
+
+/// How long after a cut Mastra is given to store the partial answer (it does within ~25 ms),
+/// and how often, how many times it is looked for.
+const CUT_FIRST_LOOK: Duration = Duration::from_millis(150);
+const CUT_RETRY: Duration = Duration::from_millis(250);
+const CUT_TRIES: usize = 8;
+
+/// A run cut before its end (client gone, deadline, shutdown): Mastra stores the partial
+/// answer, unmarked, under a fresh id. Marks it `incomplete` (a response record saying so), so
+/// that it is never shown as complete afterwards.
+async fn mark_cut(s: Stored, created_at: i64) {
+    let Some(after) = s.last_input.clone() else {
+        return;
+    };
+    tokio::time::sleep(CUT_FIRST_LOOK).await;
+    for _ in 0..CUT_TRIES {
+        if let Ok(message) = partial_answer(&s, &after).await {
+            if recorded_status(&message).is_some() {
+                return;
+            }
+            let outcome = Outcome::Incomplete(None);
+            let parts = RecordParts {
+                agent: &s.agent,
+                created_at,
+                outcome: &outcome,
+                usage: None,
+                output: &[],
+                echo: &s.echo,
+                previous: s.previous.as_deref(),
+                conversation: s.conversation.as_deref(),
+                message_ids: vec![message.id.clone()],
+                answered_at: Some(&message.created_at),
+            };
+            let rec = record(&parts);
+            match s
+                .client
+                .save_messages(&s.agent, &[with_record(message, rec)], &s.request_id)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(thread = %s.memory.thread, "a cut turn's partial answer is marked incomplete")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "could not mark a cut turn's partial answer incomplete")
+                }
+            }
+            return;
+        }
+        tokio::time::sleep(CUT_RETRY).await;
+    }
+}
+
+/// The assistant message stored right after input message `after`.
+async fn partial_answer(s: &Stored, after: &str) -> Result<DbMessage, ApiError> {
+    let thread = PathId::new(&s.memory.thread)
+        .ok_or_else(|| ApiError::internal("the turn's thread id cannot be a path segment"))?;
+    let q = MessageQuery {
+        direction: Direction::Desc,
+        start: None,
+        end: None,
+        per_page: 20,
+        page: 0,
+    };
+    let mut messages = s
+        .client
+        .list_messages(thread, &s.agent, &q, &s.request_id)
+        .await?
+        .messages;
+    messages.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    let at = messages
+        .iter()
+        .position(|m| m.id == after)
+        .ok_or_else(|| ApiError::internal("the input is not stored yet"))?;
+    messages
+        .into_iter()
+        .skip(at + 1)
+        .find(|m| m.role == "assistant")
+        .ok_or_else(|| ApiError::internal("the partial answer is not stored yet"))
+}

@@ -1,18 +1,22 @@
-//! Response bodies: a complete buffer, or an upstream SSE stream translated on the fly.
+//! Response bodies: a complete buffer, or a turn relayed as it runs.
 //!
-//! The stream is polled directly by hyper (no task, no channel): when the client goes away,
-//! hyper drops the body, which drops the upstream response and so closes the upstream
-//! connection, cancelling the agent run in Mastra.
+//! A [`TurnStream`] reads Mastra's native chunk stream, decodes it into turn events
+//! ([`ChunkDecoder`]) and hands them to an API family's [`TurnSink`], which writes its own wire
+//! format. The stream is polled directly by hyper (no task, no channel): when the client goes
+//! away, hyper drops the body, which drops the upstream response and so closes the upstream
+//! connection, which aborts the agent's run in Mastra; the turn's [`Hooks::on_cut`] then runs.
 //!
-//! A stream ends with `response.failed` when the upstream breaks, stays silent for
+//! The turn ends with a failure event when the upstream breaks, stays silent for
 //! `upstream.stream_idle_timeout`, the request's total deadline (`server.request_timeout`)
-//! passes, or the shutdown grace period runs out. What it logs has its request's span as parent
-//! (entering the span on every poll cost ~2k instructions a poll), so it carries the request
-//! id; it also records the time to the first token.
+//! passes, or the shutdown grace period runs out. When Mastra finishes the run, the turn's
+//! [`Hooks::finalize`] (storing the response) runs before the terminal event, so that success
+//! is only reported once what it reports is stored. What the stream logs has its request's span
+//! as parent, so it carries the request id; it also records the time to the first token.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -20,14 +24,25 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use http_body::{Frame, SizeHint};
 
+use crate::error::ApiError;
 use crate::mastra::sse::SseDecoder;
 use crate::shutdown::GraceOver;
 use crate::telemetry::{self, OpenStreamGuard, RequestContext};
-use crate::translate::stream::StreamTranslator;
+use crate::translate::native::ChunkDecoder;
+use crate::translate::turn::{Outcome, TurnSink};
 
 pub enum GatewayBody {
     Full(Option<Bytes>),
-    Stream(Box<TranslatedStream>),
+    Stream(Box<dyn TurnBody>),
+}
+
+/// A streaming body: a [`TurnStream`] over some API's sink.
+pub trait TurnBody: Send {
+    fn poll_next_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>>;
+    fn is_end_stream(&self) -> bool;
 }
 
 impl GatewayBody {
@@ -57,7 +72,7 @@ impl http_body::Body for GatewayBody {
     fn is_end_stream(&self) -> bool {
         match self {
             GatewayBody::Full(b) => b.is_none(),
-            GatewayBody::Stream(s) => s.done && s.output.is_empty(),
+            GatewayBody::Stream(s) => s.is_end_stream(),
         }
     }
 
@@ -70,28 +85,57 @@ impl http_body::Body for GatewayBody {
     }
 }
 
-type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+
+type Finalizing = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send>>;
+
+/// What a turn does besides relaying: store its response once Mastra finished it, and deal
+/// with a run that was cut (the client went away, or a limit ended it).
+pub struct Hooks<S> {
+    /// Called once Mastra finished the run (its outcome given): the future to await before the
+    /// terminal event, or `None` when there is nothing to store.
+    #[allow(clippy::type_complexity)]
+    pub finalize: Option<Box<dyn FnOnce(&S, &Outcome) -> Option<Finalizing> + Send>>,
+    /// Called when the run did not finish: the upstream was closed before its end.
+    #[allow(clippy::type_complexity)]
+    pub on_cut: Option<Box<dyn FnOnce(&S) + Send>>,
+}
+
+impl<S> Default for Hooks<S> {
+    fn default() -> Self {
+        Self {
+            finalize: None,
+            on_cut: None,
+        }
+    }
+}
 
 fn format_duration(d: Duration) -> String {
     humantime_serde::re::humantime::format_duration(d).to_string()
 }
 
-/// Upstream SSE bytes → decoded events → translated OpenAI events, with an idle timeout
+/// Upstream SSE bytes → native chunks → turn events → the sink's output, with an idle timeout
 /// between upstream chunks. The first events are written at once; later ones as soon as the
 /// upstream has nothing more ready (after stepping aside up to `MAX_YIELDS` times for it), all
 /// that arrived together in one frame.
-pub struct TranslatedStream {
+pub struct TurnStream<S: TurnSink> {
     upstream: Option<ByteStream>,
-    decoder: SseDecoder,
-    translator: StreamTranslator,
+    sse: SseDecoder,
+    chunks: ChunkDecoder,
+    sink: S,
+    hooks: Hooks<S>,
+    /// The store step, running between Mastra's end of the run and the terminal event.
+    finalizing: Option<(Finalizing, Outcome)>,
     idle_timeout: Duration,
     idle: Pin<Box<tokio::time::Sleep>>,
-    /// Translated events not yet handed to hyper.
+    /// Written output not yet handed to hyper.
     output: BytesMut,
     /// Frames written so far (each one write to the client, at most).
     frames: u64,
     /// Times the stream stepped aside for the upstream since its last chunk.
     yields: u8,
+    /// The upstream body ended (after Mastra's `[DONE]`).
+    upstream_ended: bool,
     done: bool,
     /// The request's total deadline and its length (`server.request_timeout`).
     deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
@@ -102,27 +146,26 @@ pub struct TranslatedStream {
     /// When the request arrived and its agent label, until the first token is recorded.
     first_token: Option<(Instant, &'static str)>,
     started: Instant,
+    /// A non-streaming request's context and when the stream opened: the time until Mastra's
+    /// stream ends is time spent waiting on the upstream, not the gateway's overhead.
+    waiting: Option<(Arc<RequestContext>, Instant)>,
     span: tracing::Span,
-    _open: OpenStreamGuard,
+    _open: Option<OpenStreamGuard>,
     /// Kept for as long as the stream lives (the caller's concurrent-stream slot).
     _held: Option<Box<dyn Send>>,
 }
 
-impl TranslatedStream {
-    pub fn new(
-        upstream: reqwest::Response,
-        translator: StreamTranslator,
-        idle_timeout: Duration,
-    ) -> Self {
-        Self::from_stream(Box::pin(upstream.bytes_stream()), translator, idle_timeout)
-    }
-
+impl<S: TurnSink> TurnStream<S> {
     /// Built while serving the request: it takes the request's deadline and agent from the
     /// current [`RequestContext`], the shutdown signal from the server, and the current span.
-    pub fn from_stream(
+    /// `streaming` counts it as an open stream (a non-streaming request drives one too).
+    pub fn new(
         upstream: ByteStream,
-        translator: StreamTranslator,
+        chunks: ChunkDecoder,
+        sink: S,
+        hooks: Hooks<S>,
         idle_timeout: Duration,
+        streaming: bool,
     ) -> Self {
         let ctx = RequestContext::current();
         let deadline = ctx.as_ref().map(|c| {
@@ -134,29 +177,48 @@ impl TranslatedStream {
         let started = ctx.as_ref().map_or_else(Instant::now, |c| c.started());
         Self {
             upstream: Some(upstream),
-            decoder: SseDecoder::new(),
-            translator,
+            sse: SseDecoder::new(),
+            chunks,
+            sink,
+            hooks,
+            finalizing: None,
             idle_timeout,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             output: BytesMut::new(),
             yields: 0,
             frames: 0,
+            upstream_ended: false,
             done: false,
             deadline,
             grace_over: crate::shutdown::grace_over(),
             limits_waker: None,
-            first_token: Some((started, ctx.map_or(telemetry::UNKNOWN_AGENT, |c| c.agent()))),
+            first_token: streaming.then(|| {
+                (
+                    started,
+                    ctx.as_ref().map_or(telemetry::UNKNOWN_AGENT, |c| c.agent()),
+                )
+            }),
             started,
+            waiting: ctx.filter(|_| !streaming).map(|c| (c, Instant::now())),
             span: tracing::Span::current(),
-            _open: OpenStreamGuard::new(),
+            _open: streaming.then(OpenStreamGuard::new),
             _held: None,
         }
     }
 
-    /// Keeps `guard` alive until the stream body is dropped (finished or abandoned).
+    /// Keeps `guard` alive until the stream is dropped (finished or abandoned).
     pub fn hold(mut self, guard: impl Send + 'static) -> Self {
         self._held = Some(Box::new(guard));
         self
+    }
+
+    /// The sink, e.g. to take a non-streaming answer once the stream is done.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done && self.output.is_empty()
     }
 
     fn finish(&mut self) {
@@ -165,15 +227,28 @@ impl TranslatedStream {
         self.upstream = None;
         tracing::info!(
             parent: &self.span,
-            events = self.translator.events_written(),
+            events = self.sink.events_written(),
             frames = self.frames + 1,
             elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
             "stream ended"
         );
     }
 
+    /// Ends the turn with `outcome` now. A run Mastra did not finish is cut: its upstream is
+    /// closed (which aborts the run) and the cut hook runs.
+    fn end(&mut self, outcome: Outcome) {
+        if self.sink.finished().is_none() || !self.upstream_ended {
+            self.upstream = None;
+            if let Some(on_cut) = self.hooks.on_cut.take() {
+                on_cut(&self.sink);
+            }
+        }
+        self.sink.end(outcome, &mut self.output);
+        self.finish();
+    }
+
     /// Why the stream must end now regardless of the upstream, if it must.
-    fn poll_limits(&mut self, cx: &mut Context<'_>) -> Option<String> {
+    fn poll_limits(&mut self, cx: &mut Context<'_>) -> Option<Outcome> {
         let register = !self
             .limits_waker
             .as_ref()
@@ -194,22 +269,77 @@ impl TranslatedStream {
                     timeout = ?timeout,
                     "request deadline passed; ending the stream"
                 );
-                return Some(format!(
-                    "the request took longer than the gateway's limit of {} (server.request_timeout)",
-                    format_duration(timeout)
+                return Some(Outcome::Failed(
+                    "request_timeout",
+                    format!(
+                        "the request took longer than the gateway's limit of {} (server.request_timeout)",
+                        format_duration(timeout)
+                    ),
                 ));
             }
         }
         if let Some(grace_over) = self.grace_over.as_mut() {
             if grace_over.poll_over(cx, register) {
                 tracing::warn!(parent: &self.span, "shutdown grace period over; ending the stream");
-                return Some("the gateway is shutting down".to_string());
+                return Some(Outcome::Failed(
+                    "shutting_down",
+                    "the gateway is shutting down".to_string(),
+                ));
             }
         }
         None
     }
 
-    fn poll_next_frame(
+    /// Mastra's stream is over: store, then end; or end at once.
+    fn upstream_over(&mut self) {
+        self.upstream_ended = true;
+        self.upstream = None;
+        if let Some((ctx, since)) = self.waiting.take() {
+            ctx.add_upstream_time(since.elapsed());
+        }
+        let Some(outcome) = self.sink.finished() else {
+            self.end(Outcome::Failed(
+                "upstream_error",
+                "the upstream stream ended before the response was complete".into(),
+            ));
+            return;
+        };
+        let store = self
+            .hooks
+            .finalize
+            .take()
+            .and_then(|f| f(&self.sink, &outcome));
+        match store {
+            Some(fut) => self.finalizing = Some((fut, outcome)),
+            None => self.end(outcome),
+        }
+    }
+
+    fn poll_finalizing(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some((fut, _)) = self.finalizing.as_mut() else {
+            return Poll::Ready(());
+        };
+        let result = match fut.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(r) => r,
+        };
+        let Some((_, outcome)) = self.finalizing.take() else {
+            return Poll::Ready(());
+        };
+        match result {
+            Ok(()) => self.end(outcome),
+            Err(e) => {
+                tracing::warn!(parent: &self.span, error = %e.message, "the response could not be stored");
+                self.end(Outcome::Failed(
+                    "store_failed",
+                    format!("the answer could not be stored: {}", e.message),
+                ));
+            }
+        }
+        Poll::Ready(())
+    }
+
+    pub fn poll_next_frame(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
@@ -217,13 +347,22 @@ impl TranslatedStream {
             if self.done {
                 return Poll::Ready(self.take_output());
             }
-            if let Some(reason) = self.poll_limits(cx) {
-                self.translator.on_upstream_error(&reason, &mut self.output);
-                self.finish();
+            if let Some(outcome) = self.poll_limits(cx) {
+                self.finalizing = None;
+                self.end(outcome);
                 continue;
             }
+            if self.finalizing.is_some() {
+                match self.poll_finalizing(cx) {
+                    Poll::Ready(()) => continue,
+                    Poll::Pending if !self.output.is_empty() => {
+                        return Poll::Ready(self.take_output())
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
             let Some(upstream) = self.upstream.as_mut() else {
-                self.done = true;
+                self.upstream_over();
                 continue;
             };
             match upstream.as_mut().poll_next(cx) {
@@ -231,25 +370,34 @@ impl TranslatedStream {
                     let deadline = tokio::time::Instant::now() + self.idle_timeout;
                     self.idle.as_mut().reset(deadline);
                     self.yields = 0;
-                    // Room for the translation at once (it is about the size of its input),
-                    // instead of growing step by step while events are written.
+                    // Room for the output at once (about the size of its input), instead of
+                    // growing step by step while events are written.
                     self.output.reserve(chunk.len() + chunk.len() / 2);
-                    self.decoder.push(chunk);
-                    while let Some(event) = self.decoder.next_event() {
-                        self.translator.on_data(&event.data, &mut self.output);
-                        if self.translator.is_finished() {
+                    self.sse.push(chunk);
+                    let mut bad = None;
+                    while let Some(event) = self.sse.next_event() {
+                        let (sink, out) = (&mut self.sink, &mut self.output);
+                        if let Err(e) = self
+                            .chunks
+                            .decode(&event.data, &mut |e| sink.on_event(e, out))
+                        {
+                            bad = Some(e.0);
                             break;
                         }
                     }
+                    if let Some(reason) = bad {
+                        tracing::warn!(parent: &self.span, %reason, "upstream sent garbage");
+                        self.end(Outcome::Failed("upstream_error", reason));
+                    }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    tracing::warn!(parent: &self.span, error = %e, "upstream stream broke");
-                    self.translator.on_upstream_error(
-                        &format!("the upstream stream broke: {e}"),
-                        &mut self.output,
-                    );
+                    tracing::warn!(parent: &self.span, error = %e.without_url(), "upstream stream broke");
+                    self.end(Outcome::Failed(
+                        "upstream_error",
+                        "the upstream stream broke".into(),
+                    ));
                 }
-                Poll::Ready(None) => self.translator.on_upstream_end(&mut self.output),
+                Poll::Ready(None) => self.upstream_over(),
                 Poll::Pending if !self.output.is_empty() && self.yields < MAX_YIELDS => {
                     // The upstream connection's task hands over one chunk at a time and often
                     // holds the next already. Step aside (to the back of the run queue) so it
@@ -270,24 +418,19 @@ impl TranslatedStream {
                             timeout = ?self.idle_timeout,
                             "upstream stream idle"
                         );
-                        self.translator.on_upstream_error(
-                            &format!(
-                                "the upstream sent nothing for {}",
-                                format_duration(self.idle_timeout)
-                            ),
-                            &mut self.output,
+                        let message = format!(
+                            "the upstream sent nothing for {}",
+                            format_duration(self.idle_timeout)
                         );
+                        self.end(Outcome::Failed("upstream_timeout", message));
                     }
                     Poll::Pending => return Poll::Pending,
                 },
             }
-            if self.translator.output_started() {
+            if self.sink.output_started() {
                 if let Some((started, agent)) = self.first_token.take() {
                     telemetry::record_first_token(agent, started.elapsed());
                 }
-            }
-            if self.translator.is_finished() {
-                self.finish();
             }
             // The first events (`response.created`) leave at once: the time to the first byte.
             if self.output.len() >= MAX_FRAME || (self.frames == 0 && !self.output.is_empty()) {
@@ -305,6 +448,32 @@ impl TranslatedStream {
         self.frames += 1;
         Some(Ok(Frame::data(std::mem::take(&mut self.output).freeze())))
     }
+
+    /// Runs the turn to its end without writing to a client (a non-streaming request); the
+    /// sink then holds the answer.
+    pub async fn run_to_end(&mut self) {
+        std::future::poll_fn(|cx| loop {
+            match self.poll_next_frame(cx) {
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Ready(Some(_)) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+impl<S: TurnSink> TurnBody for TurnStream<S> {
+    fn poll_next_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        TurnStream::poll_next_frame(self, cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.is_done()
+    }
 }
 
 /// How often a stream with output steps aside for an upstream chunk before writing.
@@ -313,83 +482,21 @@ const MAX_YIELDS: u8 = 4;
 /// Output is written once this much is buffered, even while the upstream has more ready.
 const MAX_FRAME: usize = 16 * 1024;
 
-impl Drop for TranslatedStream {
+impl<S: TurnSink> Drop for TurnStream<S> {
     fn drop(&mut self) {
-        if !self.done {
-            tracing::info!(
-                parent: &self.span,
-                events = self.translator.events_written(),
-                elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
-                "stream closed by the client before its end"
-            );
+        if self.done {
+            return;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::translate::response::{RequestEcho, ResponseContext};
-    use futures_util::StreamExt;
-    use http_body_util::BodyExt;
-
-    const CREATED: &[u8] = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"msg_1\",\"status\":\"in_progress\",\"output\":[]},\"sequence_number\":0}\n\n";
-    const DELTA: &[u8] = b"data: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"content_index\":0,\"item_id\":\"msg_1\",\"delta\":\"hi\",\"sequence_number\":1}\n\n";
-
-    fn body(upstream: ByteStream) -> GatewayBody {
-        let ctx = ResponseContext {
-            model: "echo-agent".into(),
-            conversation: None,
-            echo: RequestEcho::default(),
-        };
-        let stream = TranslatedStream::from_stream(
-            upstream,
-            StreamTranslator::new(ctx),
-            Duration::from_secs(30),
-        );
-        GatewayBody::Stream(Box::new(stream))
-    }
-
-    fn text(frame: Frame<Bytes>) -> String {
-        String::from_utf8(frame.into_data().expect("a data frame").to_vec()).expect("UTF-8")
-    }
-
-    /// The first events leave at once; chunks that arrive together after them leave in one
-    /// frame; output followed by upstream silence is written without waiting for more.
-    #[tokio::test]
-    async fn coalesces_ready_chunks_and_never_holds_output_for_a_silent_upstream() {
-        let chunks = vec![
-            Ok(Bytes::from_static(CREATED)),
-            Ok(Bytes::from_static(DELTA)),
-            Ok(Bytes::from_static(DELTA)),
-        ];
-        let upstream = futures_util::stream::iter(chunks).chain(futures_util::stream::pending());
-        let mut body = body(Box::pin(upstream));
-        let mut next = async || {
-            let frame = tokio::time::timeout(Duration::from_secs(2), body.frame())
-                .await
-                .expect("buffered events are written although the upstream stays silent")
-                .expect("a frame")
-                .expect("infallible");
-            text(frame)
-        };
-        let first = next().await;
-        assert!(first.contains("event: response.created"), "{first}");
-        assert!(
-            !first.contains("delta"),
-            "the first frame does not wait: {first}"
-        );
-        let second = next().await;
-        assert_eq!(
-            second.matches("event: response.output_text.delta").count(),
-            2,
-            "{second}"
-        );
-        assert!(
-            tokio::time::timeout(Duration::from_millis(200), body.frame())
-                .await
-                .is_err(),
-            "nothing more until the upstream speaks"
+        // The client went away mid-turn: the upstream closes with this struct, which aborts
+        // the run in Mastra.
+        if let Some(on_cut) = self.hooks.on_cut.take() {
+            on_cut(&self.sink);
+        }
+        tracing::info!(
+            parent: &self.span,
+            events = self.sink.events_written(),
+            elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            "stream closed by the client before its end"
         );
     }
 }

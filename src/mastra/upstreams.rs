@@ -118,6 +118,15 @@ impl UpstreamSet {
         }
     }
 
+    /// A handle that remembers owners after the request is gone (a stream stores its response
+    /// when it ends).
+    pub fn owners(&self) -> Owners {
+        Owners {
+            cache: self.owners.clone(),
+            several: self.members.len() > 1,
+        }
+    }
+
     pub async fn forget(&self, held: Held, id: &str) {
         self.owners.invalidate(&owner_key(held, id)).await;
     }
@@ -172,6 +181,21 @@ impl UpstreamSet {
         match failure {
             Some(e) => Err(e),
             None => Ok(None),
+        }
+    }
+}
+
+/// See [`UpstreamSet::owners`].
+#[derive(Clone)]
+pub struct Owners {
+    cache: Cache<String, usize>,
+    several: bool,
+}
+
+impl Owners {
+    pub async fn remember(&self, held: Held, id: &str, index: usize) {
+        if self.several {
+            self.cache.insert(owner_key(held, id), index).await;
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The OpenAI `Response` object: every key reference/openai.md §1.3 lists, nulls where no value.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -49,7 +49,8 @@ pub struct Response {
 }
 
 /// `reasoning`: always both keys, `null` where the request set none.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct Reasoning {
     pub effort: Value,
     pub summary: Value,

@@ -8,8 +8,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+pub mod agents;
 pub mod auth;
 pub mod limits;
+pub mod resolve;
 pub mod tenancy;
 
 use arc_swap::ArcSwap;

@@ -219,12 +219,17 @@ impl ItemPositionCache {
     }
 }
 
-/// Where a stored response lives (DESIGN.md §3): its thread and, when known, its agent.
+/// Where a stored response lives (DESIGN.md §3): its thread, upstream and, when known, its
+/// agent and the time of its answer (where a fork from it cuts the thread).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseInfo {
     /// The Mastra thread holding the response; `None` for a response Mastra keeps in none.
     pub thread: Option<String>,
     pub agent: Option<String>,
+    pub upstream: usize,
+    pub answered_at: Option<String>,
+    /// The thread's resource, when known.
+    pub resource: Option<String>,
 }
 
 /// Response id (Mastra's `msg_…` form) → [`ResponseInfo`], so that the tenant check of a

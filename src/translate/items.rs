@@ -32,12 +32,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
-use crate::mastra::memory::{
+use crate::mastra::path::{is_plausible_id, quoted};
+use crate::mastra::types::{
     DbContent, DbMessage, Direction, MastraThread, MessageQuery, MessagesPage,
 };
-use crate::mastra::path::{is_plausible_id, quoted};
 use crate::openai::conversations::Conversation;
 use crate::translate::ids;
+use crate::translate::record::recorded_status;
 use crate::translate::request::validate_metadata;
 use crate::translate::response::output_item_from_mastra;
 
@@ -200,6 +201,8 @@ struct Note {
     role: Option<String>,
     hidden: HashSet<String>,
     arguments: Map<String, Value>,
+    /// Written through the Conversations API (its tool items are the client's), not by a turn.
+    created: bool,
 }
 
 fn note_of(m: &DbMessage) -> Note {
@@ -232,6 +235,7 @@ fn note_of(m: &DbMessage) -> Note {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default(),
+        created: n.get("origin").and_then(Value::as_str) == Some(ORIGIN_ITEMS),
     }
 }
 
@@ -264,20 +268,26 @@ fn arguments_text(inv: &Map<String, Value>, call_id: &str, note: &Note) -> Strin
     }
 }
 
-/// `status` of an assistant message: Mastra records the turn's status in the message metadata.
+/// `status` of an assistant message, as the response record on it says (a turn cut short is
+/// `incomplete`); a message without one is complete.
 fn assistant_status(m: &DbMessage) -> &'static str {
-    let status = m
-        .content
-        .metadata
-        .as_ref()
-        .and_then(|md| md.get("mastra"))
-        .and_then(|v| v.pointer("/response/status"))
-        .and_then(Value::as_str);
-    match status {
+    match recorded_status(m).as_deref() {
         Some("incomplete" | "failed" | "cancelled") => "incomplete",
         Some("in_progress") => "in_progress",
         _ => "completed",
     }
+}
+
+/// The agent a turn's record names (the `server_label` of the tools it ran).
+fn recorded_agent(m: &DbMessage) -> String {
+    m.content
+        .metadata
+        .as_ref()
+        .and_then(|md| md.get("mastra"))
+        .and_then(|mastra| mastra.pointer("/response/agentId"))
+        .and_then(Value::as_str)
+        .unwrap_or("mastra")
+        .to_string()
 }
 
 fn file_part(part: &Map<String, Value>) -> Option<Value> {
@@ -316,6 +326,10 @@ pub fn message_items(m: &DbMessage) -> Vec<Value> {
     let assistant = m.role == "assistant";
     let mut items = Vec::new();
     let mut content = Vec::new();
+    // Message items so far (a text after a tool the agent ran starts a new one, as the
+    // response showed it), and reasoning items.
+    let mut texts = 0;
+    let mut reasonings = 0;
     for (i, part) in m.content.parts.iter().enumerate() {
         let Some(p) = part.as_object() else { continue };
         match p.get("type").and_then(Value::as_str) {
@@ -326,6 +340,20 @@ pub fn message_items(m: &DbMessage) -> Vec<Value> {
                 } else {
                     json!({"type": "input_text", "text": text})
                 });
+            }
+            Some("reasoning") if assistant && !note.created => {
+                flush_text(&mut items, &mut content, m, &mut texts, &note);
+                let text = p
+                    .get("reasoning")
+                    .or_else(|| p.get("text"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                items.push(json!({
+                    "id": ids::reasoning_item_id(&m.id, reasonings),
+                    "type": "reasoning",
+                    "summary": [{"type": "summary_text", "text": text}],
+                }));
+                reasonings += 1;
             }
             Some("file") if !assistant => {
                 if let Some(f) = file_part(p) {
@@ -341,6 +369,33 @@ pub fn message_items(m: &DbMessage) -> Vec<Value> {
                     .get("toolName")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
+                let state = inv.get("state").and_then(Value::as_str).unwrap_or("call");
+                // A tool the agent ran inside Mastra (a turn's call with its result or error):
+                // the server's, one `mcp_call` item, as the response showed it.
+                if !note.created && state != "call" && assistant {
+                    flush_text(&mut items, &mut content, m, &mut texts, &note);
+                    let (output, error, status) = match (state, inv.get("result")) {
+                        ("output-error", _) => (
+                            Value::Null,
+                            json!({"type": "mcp_tool_execution_error",
+                                   "content": inv.get("errorText").cloned().unwrap_or(Value::Null)}),
+                            "failed",
+                        ),
+                        (_, result) => (json!(payload_text(result)), Value::Null, "completed"),
+                    };
+                    items.push(json!({
+                        "id": ids::mcp_call_item_id(&m.id, &call_id),
+                        "type": "mcp_call",
+                        "server_label": recorded_agent(m),
+                        "name": name,
+                        "arguments": arguments_text(inv, &call_id, &note),
+                        "output": output,
+                        "error": error,
+                        "status": status,
+                        "approval_request_id": null,
+                    }));
+                    continue;
+                }
                 let fc_id = ids::function_call_item_id(&call_id);
                 if assistant && !name.is_empty() && !note.hidden.contains(&fc_id) {
                     items.push(json!({
@@ -372,26 +427,44 @@ pub fn message_items(m: &DbMessage) -> Vec<Value> {
             _ => {}
         }
     }
+    flush_text(&mut items, &mut content, m, &mut texts, &note);
+    items
+}
+
+/// The text collected so far as one `message` item (the message's id for its first one).
+fn flush_text(
+    items: &mut Vec<Value>,
+    content: &mut Vec<Value>,
+    m: &DbMessage,
+    texts: &mut usize,
+    note: &Note,
+) {
+    if content.is_empty() {
+        return;
+    }
+    let content = std::mem::take(content);
     let role = match (m.role.as_str(), &note.role) {
         ("user", Some(r)) => r.as_str(),
         (r @ ("user" | "assistant" | "system"), _) => r,
-        _ => return items,
+        _ => return,
     };
-    if !content.is_empty() && !note.hidden.contains(&m.id) {
-        let status = if assistant {
-            assistant_status(m)
-        } else {
-            "completed"
-        };
-        items.push(output_item_from_mastra(json!({
-            "id": m.id,
-            "type": "message",
-            "role": role,
-            "status": status,
-            "content": content,
-        })));
+    let id = ids::message_item_id(&m.id, *texts);
+    *texts += 1;
+    if note.hidden.contains(&id) {
+        return;
     }
-    items
+    let status = if m.role == "assistant" {
+        assistant_status(m)
+    } else {
+        "completed"
+    };
+    items.push(output_item_from_mastra(json!({
+        "id": id,
+        "type": "message",
+        "role": role,
+        "status": status,
+        "content": content,
+    })));
 }
 
 // --------------------------------------------------------------------- items → messages
@@ -668,11 +741,12 @@ pub fn delete_item(m: &DbMessage, item_id: &str) -> ItemDeletion {
         return ItemDeletion::DeleteMessage;
     }
     let mut out = m.clone();
-    if item_id == m.id {
-        out.content
-            .parts
-            .retain(|p| !matches!(p.get("type").and_then(Value::as_str), Some("text" | "file")));
-        out.content.content = Some(String::new());
+    let is_message_item = items.iter().any(|i| {
+        i.get("id").and_then(Value::as_str) == Some(item_id)
+            && i.get("type").and_then(Value::as_str) == Some("message")
+    });
+    if is_message_item || item_id.starts_with("rs_") || item_id.starts_with("mcp_") {
+        remove_parts_of(&mut out, item_id);
     } else {
         let mut hide = None;
         for (i, part) in out.content.parts.iter_mut().enumerate() {
@@ -719,6 +793,69 @@ pub fn delete_item(m: &DbMessage, item_id: &str) -> ItemDeletion {
         ItemDeletion::DeleteMessage
     } else {
         ItemDeletion::Rewrite(Box::new(out))
+    }
+}
+
+/// Removes the parts that make item `item_id` of `m` (a text group, a reasoning part, a tool
+/// the agent ran), walking the parts as [`message_items`] does.
+fn remove_parts_of(m: &mut DbMessage, item_id: &str) {
+    let note = note_of(m);
+    let id = m.id.clone();
+    let (mut texts, mut reasonings, mut open_text) = (0, 0, false);
+    let mut removed_text = false;
+    for (i, part) in m.content.parts.iter_mut().enumerate() {
+        let kind = part
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match kind.as_str() {
+            "text" | "file" => {
+                open_text = true;
+                if ids::message_item_id(&id, texts) == item_id {
+                    *part = Value::Null;
+                    removed_text = true;
+                }
+            }
+            "reasoning" => {
+                if open_text {
+                    texts += 1;
+                    open_text = false;
+                }
+                if ids::reasoning_item_id(&id, reasonings) == item_id {
+                    *part = Value::Null;
+                }
+                reasonings += 1;
+            }
+            "tool-invocation" => {
+                let Some(inv) = part.get("toolInvocation").and_then(Value::as_object) else {
+                    continue;
+                };
+                let state = inv.get("state").and_then(Value::as_str).unwrap_or("call");
+                if note.created || state == "call" {
+                    continue;
+                }
+                if open_text {
+                    texts += 1;
+                    open_text = false;
+                }
+                if ids::mcp_call_item_id(&id, &tool_call_id(inv, &id, i)) == item_id {
+                    *part = Value::Null;
+                }
+            }
+            _ => {}
+        }
+    }
+    m.content.parts.retain(|p| !p.is_null());
+    if removed_text {
+        let text: String = m
+            .content
+            .parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect();
+        m.content.content = Some(text);
     }
 }
 
@@ -1102,7 +1239,7 @@ pub fn turn_input_items(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mastra::memory::MessagesPage;
+    use crate::mastra::types::MessagesPage;
 
     fn recorded(name: &str) -> Vec<DbMessage> {
         let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -1139,6 +1276,16 @@ mod tests {
         m
     }
 
+    /// A tool call and its output as the Conversations API stores them (the client's tool).
+    fn created_tool_msg(id: &str, at: i64, call: &str) -> DbMessage {
+        let mut m = tool_msg(id, at, call);
+        m.content.metadata = Some(Map::from_iter([(
+            MESSAGE_NOTE_KEY.to_string(),
+            json!({"origin": ORIGIN_ITEMS}),
+        )]));
+        m
+    }
+
     #[test]
     fn items_from_recorded_thread() {
         let messages = recorded("mastra_thread_messages.json");
@@ -1164,15 +1311,26 @@ mod tests {
             .expect("a recorded tool turn");
         let items = message_items(turn);
         let kinds: Vec<&str> = items.iter().map(|i| i["type"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["function_call", "function_call_output", "message"]);
-        // The Response's output for the same turn, as Mastra recorded it with the message.
-        let output: Vec<Value> = turn.content.metadata.as_ref().unwrap()["mastra"]["response"]
-            ["outputItems"]
-            .as_array()
-            .unwrap()
+        // The tool Mastra ran is the server's: one mcp_call item, then the answer.
+        assert_eq!(kinds, ["mcp_call", "message"]);
+        // The Response for the same turn, as Mastra returns its record, shows the same items.
+        let record = &turn.content.metadata.as_ref().unwrap()["mastra"]["response"];
+        let mastra: crate::mastra::types::MastraResponse = serde_json::from_value(json!({
+            "id": turn.id, "status": "completed", "output": record["outputItems"]
+        }))
+        .unwrap();
+        let ctx = crate::translate::response::ResponseContext {
+            model: "support-agent".into(),
+            conversation: None,
+            echo: Default::default(),
+            previous_response_id: None,
+            store: true,
+        };
+        let shown = crate::translate::response::response_from_mastra(mastra, &ctx);
+        let output: Vec<Value> = shown
+            .output
             .iter()
-            .cloned()
-            .map(output_item_from_mastra)
+            .map(|i| serde_json::to_value(i).unwrap())
             .collect();
         assert_eq!(items, output);
     }
@@ -1530,7 +1688,7 @@ mod tests {
     fn pager_resumes_inside_a_tool_turn() {
         let thread = vec![
             msg("u", "user", 1, "x"),
-            tool_msg("t", 2, "call_9"),
+            created_tool_msg("t", 2, "call_9"),
             msg("v", "user", 3, "y"),
         ];
         let all = keyed_items(&thread);
@@ -1558,7 +1716,29 @@ mod tests {
 
     #[test]
     fn deleting_items() {
-        let t = tool_msg("t", 2, "call_9");
+        // A turn's tool (the agent ran it): one mcp_call item beside the answer.
+        let turn = tool_msg("t", 2, "call_9");
+        let ids_of = |m: &DbMessage| -> Vec<String> {
+            message_items(m)
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(ids_of(&turn), ["mcp_t_call_9", "t"]);
+        let ItemDeletion::Rewrite(no_tool) = delete_item(&turn, "mcp_t_call_9") else {
+            panic!()
+        };
+        assert_eq!(ids_of(&no_tool), ["t"]);
+        let ItemDeletion::Rewrite(no_text) = delete_item(&turn, "t") else {
+            panic!()
+        };
+        assert_eq!(ids_of(&no_text), ["mcp_t_call_9"]);
+        assert_eq!(
+            delete_item(&no_text, "mcp_t_call_9"),
+            ItemDeletion::DeleteMessage
+        );
+        // Created through the Conversations API: the client's call and output.
+        let t = created_tool_msg("t", 2, "call_9");
         let ItemDeletion::Rewrite(no_text) = delete_item(&t, "t") else {
             panic!()
         };

@@ -1,18 +1,15 @@
-//! `POST /v1/responses` (OpenAI) → `POST /api/v1/responses` (Mastra).
+//! `POST /v1/responses` (OpenAI) → a [`Turn`] on Mastra's native routes.
 //!
 //! Validation happens here, before anything goes upstream: what OpenAI would refuse is refused
 //! with OpenAI's codes, and what Mastra cannot honour yet is refused naming the field, never
 //! silently dropped. What SDKs send by default is accepted and echoed.
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
 use crate::mastra::path::{is_plausible_id, quoted};
-use crate::mastra::types::{
-    CreateResponseBody, InputContent, InputMessage, InputPart, MastraInput,
-};
 use crate::openai::request::CreateResponseRequest;
-use crate::translate::ids;
+use crate::translate::turn::{Memory, ModelSettings, Turn};
 
 /// Spec fields that are accepted and ignored (Mastra has no equivalent; the answer is unaffected).
 const ACCEPTED_IGNORED: &[&str] = &[
@@ -282,49 +279,145 @@ fn text_format(text: &Value) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// Builds Mastra's body. `req` must have passed [`validate`].
-pub fn build_create_body<'a>(
-    req: &'a CreateResponseRequest,
-    agent_id: &'a str,
-    stream: bool,
-) -> Result<CreateResponseBody<'a>, ApiError> {
-    let input = match &req.input {
+/// The turn a request asks for, on agent `agent` with `memory` (the plan's thread, if any).
+/// `req` must have passed [`validate`]. `new_id` names the input messages the gateway stores.
+pub fn turn_from_request(
+    req: &CreateResponseRequest,
+    agent: &str,
+    memory: Option<Memory>,
+    new_id: &mut dyn FnMut() -> String,
+) -> Result<Turn, ApiError> {
+    let messages = match &req.input {
         None | Some(Value::Null) => return Err(ApiError::missing_parameter("input")),
-        Some(v) => translate_input(v)?,
+        Some(v) => input_messages(v, new_id)?,
     };
-    let text = match &req.text {
-        Some(t) if text_format(t)?.is_some() => Some(t),
-        _ => None,
+    let structured_output = match &req.text {
+        Some(t) => match text_format(t)? {
+            Some("json_schema") => t
+                .pointer("/format/schema")
+                .map(|schema| json!({"schema": schema})),
+            // Any JSON object, as Mastra's own Responses route asks for it.
+            Some(_) => Some(json!({
+                "schema": {"type": "object", "additionalProperties": true},
+                "jsonPromptInjection": true
+            })),
+            None => None,
+        },
+        None => None,
     };
-    Ok(CreateResponseBody {
-        agent_id,
-        input,
-        instructions: req.instructions.as_ref().and_then(Value::as_str),
-        text,
-        conversation_id: req.conversation.as_ref().map(|c| c.id()),
-        previous_response_id: req
-            .previous_response_id
-            .as_deref()
-            .map(|id| ids::response_id_to_mastra(id).into_owned()),
-        store: req.store.unwrap_or(true),
-        stream,
+    let mut provider_options = Map::new();
+    if req.parallel_tool_calls == Some(false) {
+        // Not a Mastra model setting: the providers that support it take it this way.
+        provider_options.insert("openai".into(), json!({"parallelToolCalls": false}));
+        provider_options.insert("anthropic".into(), json!({"disableParallelToolUse": true}));
+    }
+    Ok(Turn {
+        agent: agent.to_string(),
+        memory,
+        messages,
+        client_tools: Map::new(),
+        settings: ModelSettings {
+            max_output_tokens: req.max_output_tokens,
+            temperature: req.temperature,
+            top_p: req.top_p,
+            ..ModelSettings::default()
+        },
+        tool_choice: tool_choice(req.tool_choice.as_ref())?,
+        instructions: req
+            .instructions
+            .as_ref()
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        structured_output,
+        provider_options,
     })
 }
 
-fn translate_input(input: &Value) -> Result<MastraInput<'_>, ApiError> {
+/// `tool_choice` under Mastra's names: `none` (no tools), `auto`, `required`.
+fn tool_choice(choice: Option<&Value>) -> Result<Option<Value>, ApiError> {
+    match choice {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if matches!(s.as_str(), "none" | "auto" | "required") => {
+            Ok(Some(json!(s)))
+        }
+        Some(Value::String(s)) => Err(ApiError::invalid_value(
+            "tool_choice",
+            format!("Invalid value: '{s}'. Supported values are: 'none', 'auto' and 'required'."),
+        )),
+        Some(Value::Object(o)) if o.get("type").and_then(Value::as_str) == Some("function") => {
+            Err(ApiError::unsupported(
+                "tool_choice",
+                "a function tool can only be forced among client-defined tools, which are not available",
+            ))
+        }
+        Some(_) => Err(ApiError::unsupported(
+            "tool_choice",
+            "only 'none', 'auto' and 'required' are available",
+        )),
+    }
+}
+
+/// The request's `input` as Mastra's input messages. Messages the gateway stores get ids of its
+/// own (so that it can find them again).
+fn input_messages(
+    input: &Value,
+    new_id: &mut dyn FnMut() -> String,
+) -> Result<Vec<Value>, ApiError> {
     match input {
-        Value::String(s) => Ok(MastraInput::Text(s)),
+        Value::String(s) => Ok(vec![json!({"id": new_id(), "role": "user", "content": s})]),
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| translate_item(i, item))
-            .collect::<Result<Vec<_>, _>>()
-            .map(MastraInput::Messages),
+            .map(|(i, item)| input_message(i, item, new_id))
+            .collect(),
         _ => Err(ApiError::invalid_type(
             "input",
             "expected a string or an array of input items",
         )),
     }
+}
+
+fn input_message(
+    i: usize,
+    item: &Value,
+    new_id: &mut dyn FnMut() -> String,
+) -> Result<Value, ApiError> {
+    let InputMessage { role, content } = translate_item(i, item)?;
+    let texts: Vec<&str> = match &content {
+        InputContent::Text(t) => vec![*t],
+        InputContent::Parts(parts) => parts.iter().map(|p| p.text).collect(),
+    };
+    Ok(match role {
+        // Mastra's memory keeps no system messages: they instruct this turn only.
+        "system" | "developer" => json!({"role": "system", "content": texts.join("\n")}),
+        "assistant" => json!({
+            "role": "assistant",
+            "content": texts.iter().map(|t| json!({"type": "text", "text": t})).collect::<Vec<_>>(),
+        }),
+        _ => match content {
+            InputContent::Text(t) => json!({"id": new_id(), "role": "user", "content": t}),
+            InputContent::Parts(_) => json!({
+                "id": new_id(),
+                "role": "user",
+                "content": texts.iter().map(|t| json!({"type": "text", "text": t})).collect::<Vec<_>>(),
+            }),
+        },
+    })
+}
+
+/// One input message item, checked: its role and its text.
+struct InputMessage<'a> {
+    role: &'a str,
+    content: InputContent<'a>,
+}
+
+enum InputContent<'a> {
+    Text(&'a str),
+    Parts(Vec<InputPart<'a>>),
+}
+
+struct InputPart<'a> {
+    text: &'a str,
 }
 
 fn translate_item(i: usize, item: &Value) -> Result<InputMessage<'_>, ApiError> {
@@ -391,8 +484,8 @@ fn translate_part<'a>(
     let param = format!("{item_param}.content[{j}]");
     let kind = part.get("type").and_then(Value::as_str);
     match kind {
-        Some(kind @ ("input_text" | "output_text" | "text")) => match part.get("text") {
-            Some(Value::String(text)) => Ok(InputPart { kind, text }),
+        Some("input_text" | "output_text" | "text") => match part.get("text") {
+            Some(Value::String(text)) => Ok(InputPart { text }),
             None => Err(ApiError::missing_parameter(&format!("{param}.text"))),
             Some(_) => Err(ApiError::invalid_type(
                 &format!("{param}.text"),
@@ -420,16 +513,25 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    /// The native request body of a request (on agent `support-agent`, no memory).
     fn body(v: Value) -> Value {
         let r = req(v);
         validate(&r).unwrap();
-        serde_json::to_value(build_create_body(&r, "support-agent", false).unwrap()).unwrap()
+        let mut n = 0;
+        let turn = turn_from_request(&r, "support-agent", None, &mut || {
+            n += 1;
+            format!("msg_{n}")
+        })
+        .unwrap();
+        serde_json::from_slice(&crate::translate::native::request_body(&turn)).unwrap()
     }
 
     fn refused(v: Value) -> ApiError {
         let r = req(v);
         validate(&r)
-            .and_then(|_| build_create_body(&r, "support-agent", false).map(|_| ()))
+            .and_then(|_| {
+                turn_from_request(&r, "support-agent", None, &mut String::new).map(|_| ())
+            })
             .unwrap_err()
     }
 
@@ -462,11 +564,27 @@ mod tests {
 
     #[test]
     fn conversation_forms() {
-        let a = body(json!({"model":"m","input":"hi","conversation":"thread-1"}));
-        let b = body(json!({"model":"m","input":"hi","conversation":{"id":"thread-1"}}));
-        assert_eq!(a, b);
-        assert_eq!(a["conversation_id"], "thread-1");
-        assert!(a.get("conversation").is_none());
+        // The thread is the plan's (tested there); both forms name the same conversation.
+        let a = req(json!({"model":"m","input":"hi","conversation":"thread-1"}));
+        let b = req(json!({"model":"m","input":"hi","conversation":{"id":"thread-1"}}));
+        assert_eq!(a.conversation.as_ref().map(|c| c.id()), Some("thread-1"));
+        assert_eq!(b.conversation.as_ref().map(|c| c.id()), Some("thread-1"));
+    }
+
+    #[test]
+    fn settings_reach_the_model_under_mastras_names() {
+        let b = body(
+            json!({"model":"m","input":"hi","max_output_tokens":64,"temperature":0.5,
+            "top_p":0.25,"tool_choice":"none","parallel_tool_calls":false}),
+        );
+        assert_eq!(
+            b["modelSettings"],
+            json!({"maxOutputTokens": 64, "temperature": 0.5, "topP": 0.25})
+        );
+        assert_eq!(b["toolChoice"], "none");
+        assert_eq!(b["providerOptions"]["openai"]["parallelToolCalls"], false);
+        let j = body(json!({"model":"m","input":"hi","text":{"format":{"type":"json_object"}}}));
+        assert_eq!(j["structuredOutput"]["jsonPromptInjection"], true);
     }
 
     #[test]
@@ -474,7 +592,7 @@ mod tests {
         let b = body(
             json!({"model":"m","input":"hi","text":{"format":{"type":"text"},"verbosity":"low"}}),
         );
-        assert!(b.get("text").is_none());
+        assert!(b.get("structuredOutput").is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use serde::de::IgnoredAny;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
@@ -15,8 +15,40 @@ use crate::openai::response::{
 };
 use crate::translate::ids;
 
+/// The key of the gateway's part of a stored response's record, under `providerOptions`
+/// (see `translate::record`).
+pub const GATEWAY_KEY: &str = "mastra_gateway";
+
+/// What the gateway keeps with a stored response beyond Mastra's record fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewayNote {
+    /// OpenAI's status (`completed`, `incomplete`, `failed`); Mastra's record knows only
+    /// completed and incomplete.
+    pub status: String,
+    pub error: Value,
+    pub incomplete_details: Value,
+    /// The conversation the client named, if any.
+    pub conversation: Option<String>,
+    /// When the answer's message was stored (its `createdAt`): where a fork from this
+    /// response cuts the thread.
+    pub answered_at: Option<String>,
+    /// The ids of the response's output items, in order (Mastra adds items of its own
+    /// derivation after them on retrieval; those are not the response's).
+    pub items: Vec<String>,
+    pub echo: RequestEcho,
+}
+
+/// The gateway's note of a stored response Mastra returned, when the gateway stored it.
+pub fn gateway_note(response: &MastraResponse) -> Option<GatewayNote> {
+    let note = response.provider_options.get(GATEWAY_KEY)?;
+    serde_json::from_value(note.clone()).ok()
+}
+
 /// What the OpenAI Response echoes that Mastra does not keep: the request's own parameters.
-#[derive(Debug, Clone, PartialEq)]
+/// The gateway stores it with the responses it stores (see `translate::record`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RequestEcho {
     pub instructions: Option<Value>,
     pub metadata: Map<String, Value>,
@@ -99,44 +131,30 @@ pub struct ResponseContext {
     /// for responses chained by `previous_response_id` or stored on their own.
     pub conversation: Option<String>,
     pub echo: RequestEcho,
+    /// The `previous_response_id` the turn continues (as the client sent it).
+    pub previous_response_id: Option<String>,
+    pub store: bool,
 }
 
-/// The OpenAI Response for a Mastra Response.
-pub fn response_from_mastra(m: MastraResponse, ctx: &ResponseContext) -> Response {
+/// A Response as a turn starts: `in_progress`, no output, no usage; the request's echo.
+pub fn new_response(id: String, created_at: i64, ctx: &ResponseContext) -> Response {
     let echo = &ctx.echo;
-    let text = echo
-        .text
-        .as_ref()
-        .or(Some(&m.text).filter(|t| !t.is_null()))
-        .map_or_else(default_text, normalize_text);
-    let status = m.status.unwrap_or_else(|| "completed".into());
     Response {
-        id: ids::response_id_to_openai(&m.id),
+        id,
         object: "response",
-        created_at: m.created_at.unwrap_or(0),
-        completed_at: if status == "completed" {
-            m.completed_at
-        } else {
-            None
-        },
-        status,
+        created_at,
+        status: "in_progress".into(),
+        completed_at: None,
         background: false,
-        error: m.error,
-        incomplete_details: m.incomplete_details,
-        instructions: echo.instructions.clone().unwrap_or(m.instructions),
+        error: Value::Null,
+        incomplete_details: Value::Null,
+        instructions: echo.instructions.clone().unwrap_or(Value::Null),
         max_output_tokens: echo.max_output_tokens,
         max_tool_calls: echo.max_tool_calls,
         model: ctx.model.clone(),
-        output: m
-            .output
-            .into_iter()
-            .map(output_item_from_mastra_raw)
-            .collect(),
+        output: Vec::new(),
         parallel_tool_calls: echo.parallel_tool_calls,
-        previous_response_id: m
-            .previous_response_id
-            .as_deref()
-            .map(ids::response_id_to_openai),
+        previous_response_id: ctx.previous_response_id.clone(),
         conversation: ctx
             .conversation
             .as_ref()
@@ -145,28 +163,158 @@ pub fn response_from_mastra(m: MastraResponse, ctx: &ResponseContext) -> Respons
         safety_identifier: echo.safety_identifier.clone(),
         reasoning: echo.reasoning.clone(),
         service_tier: "default",
-        store: m.store.unwrap_or(true),
+        store: ctx.store,
         temperature: echo.temperature,
         top_p: echo.top_p,
         top_logprobs: echo.top_logprobs,
-        text,
+        text: echo.text.as_ref().map_or_else(default_text, normalize_text),
         tool_choice: echo.tool_choice.clone(),
         tools: echo.tools.clone(),
         truncation: echo.truncation.clone(),
-        usage: m.usage.map(|u| Usage {
-            input_tokens: u.input_tokens,
-            input_tokens_details: InputTokensDetails {
-                cached_tokens: u.input_tokens_details.map_or(0, |d| d.cached_tokens),
-            },
-            output_tokens: u.output_tokens,
-            output_tokens_details: OutputTokensDetails {
-                reasoning_tokens: u.output_tokens_details.map_or(0, |d| d.reasoning_tokens),
-            },
-            total_tokens: u.input_tokens + u.output_tokens,
-        }),
+        usage: None,
         user: echo.user.clone(),
         metadata: echo.metadata.clone(),
     }
+}
+
+/// The OpenAI Response for a stored response Mastra returned. When the gateway stored it, its
+/// note (`translate::record`) gives what Mastra's record has no field for (status, error,
+/// incomplete details) and which output items are the response's; a response Mastra stored on
+/// its own shows its tool turns as the tools the server ran.
+pub fn response_from_mastra(m: MastraResponse, ctx: &ResponseContext) -> Response {
+    let note = gateway_note(&m);
+    let mut r = new_response(
+        ids::response_id_to_openai(&m.id),
+        m.created_at.unwrap_or(0),
+        ctx,
+    );
+    if ctx.echo.text.is_none() && !m.text.is_null() {
+        r.text = normalize_text(&m.text);
+    }
+    if ctx.echo.instructions.is_none() {
+        r.instructions = m.instructions.clone();
+    }
+    r.previous_response_id = m
+        .previous_response_id
+        .as_deref()
+        .map(ids::response_id_to_openai);
+    r.store = m.store.unwrap_or(true);
+    r.usage = m.usage.as_ref().map(|u| Usage {
+        input_tokens: u.input_tokens,
+        input_tokens_details: InputTokensDetails {
+            cached_tokens: u
+                .input_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.cached_tokens),
+        },
+        output_tokens: u.output_tokens,
+        output_tokens_details: OutputTokensDetails {
+            reasoning_tokens: u
+                .output_tokens_details
+                .as_ref()
+                .map_or(0, |d| d.reasoning_tokens),
+        },
+        total_tokens: u.input_tokens + u.output_tokens,
+    });
+    let status = m.status.clone().unwrap_or_else(|| "completed".into());
+    match note {
+        Some(note) => {
+            r.status = note.status.clone();
+            r.error = note.error.clone();
+            r.incomplete_details = note.incomplete_details.clone();
+            // Mastra lists the gateway's items first (in order), then items of its own
+            // derivation from the stored messages, which are not the response's.
+            r.output = if note.items.is_empty() {
+                legacy_output(&m.id, &ctx.model, m.output)
+            } else {
+                m.output
+                    .into_iter()
+                    .filter(|item| {
+                        serde_json::from_str::<ItemId>(item.get())
+                            .ok()
+                            .and_then(|i| i.id)
+                            .is_some_and(|id| note.items.iter().any(|n| *n == id))
+                    })
+                    .map(OutputItem::AsIs)
+                    .collect()
+            };
+        }
+        None => {
+            r.status = status;
+            r.error = m.error;
+            r.incomplete_details = m.incomplete_details;
+            r.output = legacy_output(&m.id, &ctx.model, m.output);
+        }
+    }
+    if r.status == "completed" {
+        r.completed_at = m.completed_at;
+    }
+    if r.status == "failed" {
+        r.usage = None;
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct ItemId<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+}
+
+/// The output of a response Mastra stored itself: its tool calls (which Mastra ran) as
+/// `mcp_call` items, each with its result, then the rest as OpenAI writes them.
+fn legacy_output(
+    message_id: &str,
+    server_label: &str,
+    output: Vec<Box<RawValue>>,
+) -> Vec<OutputItem> {
+    let items: Vec<Value> = output
+        .into_iter()
+        .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+        .collect();
+    let result_of = |call_id: &str| {
+        items.iter().find(|i| {
+            i.get("type").and_then(Value::as_str) == Some("function_call_output")
+                && i.get("call_id").and_then(Value::as_str) == Some(call_id)
+        })
+    };
+    let mut out = Vec::new();
+    for item in &items {
+        match item.get("type").and_then(Value::as_str) {
+            Some("function_call") => {
+                let call_id = item
+                    .get("call_id")
+                    .or_else(|| item.get("id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let arguments = match item.get("arguments") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => "{}".into(),
+                };
+                let output = result_of(call_id)
+                    .and_then(|o| o.get("output"))
+                    .map(|o| match o {
+                        Value::String(s) => s.clone(),
+                        v => v.to_string(),
+                    });
+                out.push(OutputItem::Rewritten(json!({
+                    "id": ids::mcp_call_item_id(message_id, call_id),
+                    "type": "mcp_call",
+                    "server_label": server_label,
+                    "name": item.get("name").cloned().unwrap_or(Value::Null),
+                    "arguments": arguments,
+                    "output": output,
+                    "error": null,
+                    "status": "completed",
+                    "approval_request_id": null,
+                })));
+            }
+            Some("function_call_output") => {}
+            _ => out.push(OutputItem::Rewritten(output_item_from_mastra(item.clone()))),
+        }
+    }
+    out
 }
 
 /// `text` when neither the request nor Mastra gave one.
@@ -370,6 +518,8 @@ mod tests {
             model: "support-agent".into(),
             conversation: None,
             echo: RequestEcho::default(),
+            previous_response_id: None,
+            store: true,
         }
     }
 
@@ -395,6 +545,8 @@ mod tests {
             model: "support-agent".into(),
             conversation: Some("thread-9".into()),
             echo: RequestEcho::from_request(&req),
+            previous_response_id: None,
+            store: true,
         };
         insta::assert_json_snapshot!(serde_json::to_value(response_from_mastra(
             mastra("mastra_response_tool.json"),

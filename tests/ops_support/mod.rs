@@ -23,7 +23,11 @@ use tokio::sync::mpsc;
 
 pub const AGENTS: &str = include_str!("../data/mastra_agents.json");
 pub const RESPONSE_TEXT: &str = include_str!("../data/mastra_response_text.json");
-pub const STREAM_TEXT: &str = include_str!("../data/mastra_stream_text.sse");
+/// A text turn of Mastra's native stream route (`POST /api/agents/:id/stream`), recorded from
+/// the fixture.
+pub const STREAM_TEXT: &str = include_str!("../data/native_stream_text.sse");
+/// The id of the recorded turn's response, as the gateway shows it.
+pub const STREAM_TEXT_ID: &str = "resp_631cdace381c4fd58999db6deee0fe4c";
 
 // ------------------------------------------------------------------------------ fake Mastra
 
@@ -93,22 +97,28 @@ pub fn slow_stream(first: Duration, interval: Duration) -> Reply {
     }
 }
 
-/// Mastra's happy answers: the recorded JSON response or the recorded stream, at once.
-pub fn happy(seen: &Seen) -> Reply {
-    if seen.body["stream"] == json!(true) {
-        slow_stream(Duration::ZERO, Duration::ZERO)
-    } else {
-        Reply::Json(
-            200,
-            serde_json::from_str(RESPONSE_TEXT).unwrap(),
-            Duration::ZERO,
-        )
-    }
+/// Mastra's happy answer to a turn: the recorded stream, at once (the gateway runs streaming
+/// and non-streaming requests alike on the native stream route).
+pub fn happy(_seen: &Seen) -> Reply {
+    slow_stream(Duration::ZERO, Duration::ZERO)
+}
+
+/// Whether a request the fake saw runs a turn (`POST /api/agents/:id/stream`).
+pub fn is_turn(seen: &Seen) -> bool {
+    seen.method == "POST" && seen.path.starts_with("/api/agents/") && seen.path.ends_with("/stream")
+}
+
+/// The text of the first input message of a turn the fake saw.
+pub fn turn_input(seen: &Seen) -> &str {
+    seen.body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
 }
 
 impl FakeMastra {
     /// Serves `GET /api/agents` (the recorded list), JSON 404s for unknown `/api/v1/…` ids
-    /// (the readiness probe), and `POST /api/v1/responses` as `script` says.
+    /// (the readiness probe), turns (`POST /api/agents/:id/stream`) as `script` says, and
+    /// stores what the gateway saves (`POST /api/memory/save-messages`: echoed back).
     pub async fn start(script: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> FakeMastra {
         let script: Script = Arc::new(script);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -138,13 +148,13 @@ impl FakeMastra {
         }
     }
 
-    /// The `POST /api/v1/responses` calls received so far.
+    /// The turns (`POST /api/agents/:id/stream`) received so far.
     pub fn creates(&self) -> Vec<Seen> {
         self.seen
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.method == "POST" && r.path == "/api/v1/responses")
+            .filter(|r| is_turn(r))
             .cloned()
             .collect()
     }
@@ -175,7 +185,12 @@ async fn answer(
         ("GET", "/api/agents") => {
             Reply::Json(200, serde_json::from_str(AGENTS).unwrap(), Duration::ZERO)
         }
-        ("POST", "/api/v1/responses") => script(&seen),
+        _ if is_turn(&seen) => script(&seen),
+        ("POST", "/api/memory/save-messages") => Reply::Json(
+            200,
+            json!({"messages": seen.body["messages"]}),
+            Duration::ZERO,
+        ),
         _ => Reply::Json(404, json!({"error": "not found"}), Duration::ZERO),
     };
     let (status, ctype, body) = match reply {

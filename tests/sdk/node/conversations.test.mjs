@@ -141,13 +141,14 @@ test('responses in a conversation append input then output items (check 39)', as
   const items = await collect(client.conversations.items.list(conv.id, { order: 'asc' }));
   assert.deepEqual(
     items.map(i => i.type),
-    ['message', 'message', 'message', 'function_call', 'function_call_output', 'message'],
+    ['message', 'message', 'message', 'mcp_call', 'message'],
   );
   assert.equal(textOf(items[0]), `hello ${word}`);
   assert.equal(items[1].role, 'assistant');
   assert.equal(textOf(items[1]), `echo: hello ${word}`);
   assert.equal(textOf(items[2]), 'CALL_TOOL Oslo');
-  // The tool turn's items are the response's own output items, ids included.
+  // The tool turn's items are the response's own output items, ids included: the tool Mastra
+  // ran is one mcp_call item.
   assert.deepEqual(items.slice(3).map(i => i.id), r2.output.map(o => o.id));
   const again = await client.responses.retrieve(r2.id);
   assert.deepEqual(again.conversation, { id: conv.id });

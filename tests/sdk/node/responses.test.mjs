@@ -86,10 +86,14 @@ test('stream helper: async iteration then finalResponse() on a tool turn (checks
   for await (const ev of stream) types.push(ev.type);
   const final = await stream.finalResponse();
   assert.equal(final.status, 'completed');
-  assert.deepEqual(final.output.map(i => i.type), ['function_call', 'function_call_output', 'message']);
+  // A tool Mastra ran is a tool the server ran: one mcp_call item, never a function_call the
+  // client would try to run.
+  assert.deepEqual(final.output.map(i => i.type), ['mcp_call', 'message']);
   assert.equal(final.output[0].arguments, '{"city":"Oslo"}');
+  assert.equal(final.output[0].server_label, SUPPORT);
   assert.equal(final.output_text, TOOL_TEXT);
-  assert.ok(types.includes('response.function_call_arguments.delta'), types.join(','));
+  assert.ok(types.includes('response.mcp_call_arguments.delta'), types.join(','));
+  assert.ok(!types.some(t => t.startsWith('response.function_call')), types.join(','));
 });
 
 test('raw stream: stream:true iteration, sequence numbers, event order (checks 7-13)', async () => {
@@ -145,27 +149,36 @@ test('raw stream: tool turn event shapes (checks 16, 17)', async () => {
   for await (const ev of stream) events.push(ev);
   assertSequence(events);
   const added = events.filter(e => e.type === 'response.output_item.added');
-  assert.deepEqual(added.map(e => e.output_index), [0, 1, 2]);
-  assert.deepEqual(added.map(e => e.item.type), ['function_call', 'function_call_output', 'message']);
-  const fc = added[0].item;
-  assert.match(fc.id, /^fc_/);
-  assert.match(fc.call_id, /^call_/);
-  assert.equal(fc.name, 'get_weather');
-  assert.equal(fc.arguments, '');
-  assert.equal(fc.status, 'in_progress');
-  const argDeltas = events.filter(e => e.type === 'response.function_call_arguments.delta');
+  assert.deepEqual(added.map(e => e.output_index), [0, 1]);
+  assert.deepEqual(added.map(e => e.item.type), ['mcp_call', 'message']);
+  const call = added[0].item;
+  assert.match(call.id, /^mcp_/);
+  assert.equal(call.name, 'get_weather');
+  assert.equal(call.server_label, SUPPORT);
+  assert.equal(call.arguments, '');
+  assert.equal(call.output, null);
+  // OpenAI's order for a hosted call: added, in_progress, arguments, completed, done.
+  const ofCall = events.filter(e => e.item_id === call.id || e.item?.id === call.id).map(e => e.type);
+  assert.deepEqual(ofCall[0], 'response.output_item.added');
+  assert.deepEqual(ofCall[1], 'response.mcp_call.in_progress');
+  assert.deepEqual(ofCall.slice(-3), [
+    'response.mcp_call_arguments.done',
+    'response.mcp_call.completed',
+    'response.output_item.done',
+  ]);
+  const argDeltas = events.filter(e => e.type === 'response.mcp_call_arguments.delta');
   assert.ok(argDeltas.length >= 1);
-  const argsDone = events.find(e => e.type === 'response.function_call_arguments.done');
-  assert.equal(argsDone.item_id, fc.id);
+  const argsDone = events.find(e => e.type === 'response.mcp_call_arguments.done');
+  assert.equal(argsDone.item_id, call.id);
   assert.equal(argsDone.arguments, argDeltas.map(d => d.delta).join(''));
   assert.equal(argsDone.arguments, '{"city":"Oslo"}');
-  const doneIdx = events.findIndex(e => e.type === 'response.output_item.done' && e.output_index === 0);
-  assert.ok(doneIdx > events.indexOf(argsDone), 'output_item.done must follow function_call_arguments.done');
-  assert.equal(events[doneIdx].item.status, 'completed');
+  const done = events.find(e => e.type === 'response.output_item.done' && e.output_index === 0);
+  assert.equal(done.item.status, 'completed');
+  assert.deepEqual(JSON.parse(done.item.output), { city: 'Oslo', tempC: 21, conditions: 'sunny' });
   const final = events.at(-1).response;
-  assert.deepEqual(final.output.map(i => i.type), ['function_call', 'function_call_output', 'message']);
-  assert.equal(final.output[1].call_id, fc.call_id);
-  assert.deepEqual(JSON.parse(final.output[1].output), { city: 'Oslo', tempC: 21, conditions: 'sunny' });
+  assert.deepEqual(final.output.map(i => i.type), ['mcp_call', 'message']);
+  assert.deepEqual(final.output[0], done.item);
+  assert.equal(final.output_text ?? final.output[1].content[0].text, TOOL_TEXT);
 });
 
 test('errors: unknown model -> NotFoundError model_not_found (checks 21, 40)', async () => {

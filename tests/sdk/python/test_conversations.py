@@ -243,17 +243,17 @@ def test_responses_append_to_conversation(client: openai.OpenAI) -> None:
         ("message", "user"),
         ("message", "assistant"),
         ("message", "user"),
-        ("function_call", None),
-        ("function_call_output", None),
+        ("mcp_call", None),
         ("message", "assistant"),
     ]
     assert items[1]["content"][0]["text"] == f"append {word}"
     assert items[2]["id"] == first.output[0].id
     assert "".join(p["text"] for p in items[2]["content"]) == first.output_text
     assert [i["id"] for i in items[4:]] == [o.id for o in second.output]
-    assert items[4]["id"].startswith("fc_") and items[4]["call_id"].startswith("call_")
-    assert items[5]["id"].startswith("fco_")
-    assert "".join(p["text"] for p in items[6]["content"]) == second.output_text
+    # A tool Mastra ran is a server-side tool call: one mcp_call item with its output.
+    assert items[4]["id"].startswith("mcp_") and items[4]["name"] == "get_weather"
+    assert items[4]["server_label"] == SUPPORT_AGENT and items[4]["output"]
+    assert "".join(p["text"] for p in items[5]["content"]) == second.output_text
 
 
 def test_responses_stream_in_conversation(client: openai.OpenAI) -> None:
