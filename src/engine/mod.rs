@@ -10,6 +10,8 @@ use crate::error::ApiError;
 use crate::mastra::client::MastraClient;
 use crate::mastra::path::PathId;
 use crate::mastra::types::{DbMessage, Direction, MessageQuery};
+use crate::openai::response::OutputItem;
+use crate::translate::items::message_items;
 use crate::translate::native::{request_body, stored_answer};
 use crate::translate::record::{record, recorded_status, with_record, RecordParts};
 use crate::translate::response::RequestEcho;
@@ -114,7 +116,8 @@ pub fn responses_hooks(stored: Option<Stored>) -> Hooks<ResponseWriter> {
         )),
         on_cut: Some(Box::new(move |writer: &ResponseWriter| {
             let created_at = writer.created_at();
-            tokio::spawn(mark_cut(cut, created_at));
+            let shown = writer.message_id().map(str::to_string);
+            tokio::spawn(mark_cut(cut, created_at, shown));
         })),
     }
 }
@@ -145,15 +148,19 @@ async fn read_message(
 }
 
 /// How long after a cut Mastra is given to store the partial answer (it does within ~25 ms),
-/// and how often, how many times it is looked for.
-const CUT_FIRST_LOOK: Duration = Duration::from_millis(150);
-const CUT_RETRY: Duration = Duration::from_millis(250);
-const CUT_TRIES: usize = 8;
+/// and how often, how many times it is looked for: until it is marked, the partial answer
+/// reads as Mastra stored it (complete), so the first look comes soon.
+const CUT_FIRST_LOOK: Duration = Duration::from_millis(30);
+const CUT_RETRY: Duration = Duration::from_millis(100);
+const CUT_TRIES: usize = 20;
 
 /// A run cut before its end (client gone, deadline, shutdown): Mastra stores the partial
 /// answer, unmarked, under a fresh id. Marks it `incomplete` (a response record saying so), so
-/// that it is never shown as complete afterwards.
-async fn mark_cut(s: Stored, created_at: i64) {
+/// that it is never shown as complete afterwards, and moves it to `shown`, the message id of
+/// the response the client was told (`response.created`), so that the id it holds reads back
+/// the cut turn: saved under that id first, the fresh copy deleted after (nothing is lost if
+/// the delete fails; the thread then holds the partial answer twice, and a warning says so).
+async fn mark_cut(s: Stored, created_at: i64, shown: Option<String>) {
     let Some(after) = s.last_input.clone() else {
         return;
     };
@@ -163,32 +170,57 @@ async fn mark_cut(s: Stored, created_at: i64) {
             if recorded_status(&message).is_some() {
                 return;
             }
+            let fresh = message.id.clone();
+            let id = shown.clone().unwrap_or_else(|| fresh.clone());
+            let mut message = message;
+            message.id.clone_from(&id);
+            // The partial answer's items as the thread shows them, cut short.
+            let output: Vec<OutputItem> = message_items(&message)
+                .into_iter()
+                .map(|mut item| {
+                    if item.get("status").is_some() {
+                        item["status"] = "incomplete".into();
+                    }
+                    OutputItem::Rewritten(item)
+                })
+                .collect();
             let outcome = Outcome::Incomplete(None);
             let parts = RecordParts {
                 agent: &s.agent,
                 created_at,
                 outcome: &outcome,
                 usage: None,
-                output: &[],
+                output: &output,
                 echo: &s.echo,
                 previous: s.previous.as_deref(),
                 conversation: s.conversation.as_deref(),
-                message_ids: vec![message.id.clone()],
+                message_ids: vec![id.clone()],
                 answered_at: Some(&message.created_at),
             };
             let rec = record(&parts);
-            match s
+            let marked = with_record(message, rec);
+            let moved = id != fresh;
+            if let Err(e) = s
                 .client
-                .save_messages(&s.agent, &[with_record(message, rec)], &s.request_id)
+                .save_messages(&s.agent, std::slice::from_ref(&marked), &s.request_id)
                 .await
             {
-                Ok(()) => {
-                    tracing::info!(thread = %s.memory.thread, "a cut turn's partial answer is marked incomplete")
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e.message, "could not mark a cut turn's partial answer incomplete")
+                tracing::warn!(error = %e.message, "could not mark a cut turn's partial answer incomplete");
+                return;
+            }
+            if moved {
+                if let Err(e) = s
+                    .client
+                    .delete_messages(&s.agent, &[fresh.as_str()], &s.request_id)
+                    .await
+                {
+                    tracing::warn!(error = %e.message, message = %fresh, "a cut turn's partial answer is stored twice: its fresh copy could not be deleted");
                 }
             }
+            if let Some(on_stored) = &s.on_stored {
+                on_stored(&marked);
+            }
+            tracing::info!(thread = %s.memory.thread, "a cut turn's partial answer is marked incomplete");
             return;
         }
         tokio::time::sleep(CUT_RETRY).await;

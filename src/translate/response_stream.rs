@@ -35,6 +35,8 @@ enum Item {
         id: String,
         text: String,
         open: bool,
+        /// Closed short of its end (cut by the token limit, the client, an error).
+        incomplete: bool,
     },
     Reasoning {
         id: String,
@@ -80,6 +82,9 @@ pub struct ResponseWriter {
     outcome: Option<Outcome>,
     /// The response ends short of complete: items closed from now on are `incomplete`.
     cut: bool,
+    /// The model ended its text: the message is closed by the next event, as `incomplete` if
+    /// that is a finish cut by the token limit (Mastra says why only after the text's end).
+    text_ended: bool,
     output_started: bool,
 }
 
@@ -107,6 +112,7 @@ impl ResponseWriter {
             finish: None,
             outcome: None,
             cut: false,
+            text_ended: false,
             output_started: false,
         }
     }
@@ -153,6 +159,9 @@ impl ResponseWriter {
         if !matches!(event, TurnEvent::Start { .. }) {
             self.ensure_started(out);
         }
+        if self.text_ended && !matches!(event, TurnEvent::Finish(_)) {
+            self.close_message(out);
+        }
         match event {
             TurnEvent::Start { message_id } => {
                 if self.message_id.is_none() && !message_id.is_empty() {
@@ -181,7 +190,7 @@ impl ResponseWriter {
                     );
                 }
             }
-            TurnEvent::TextEnd { .. } => self.close_message(out),
+            TurnEvent::TextEnd { .. } => self.text_ended = true,
             TurnEvent::ReasoningStart { .. } => self.open_reasoning(out),
             TurnEvent::ReasoningDelta { text, .. } => {
                 let Some(i) = self.open_item(|it| matches!(it, Item::Reasoning { open: true, .. }))
@@ -246,6 +255,11 @@ impl ResponseWriter {
                 }
             }
             TurnEvent::Finish(finish) => {
+                // Cut by the token limit, a filter or an error: what is still open ends
+                // incomplete.
+                if Outcome::from_finish(finish, self.error.as_deref()) != Outcome::Completed {
+                    self.cut = true;
+                }
                 self.close_open(out);
                 self.finish = Some(finish.clone());
             }
@@ -262,8 +276,8 @@ impl ResponseWriter {
         self.ensure_started(out);
         if outcome != Outcome::Completed {
             self.cut = true;
-            self.close_open(out);
         }
+        self.close_open(out);
         let kind = match &outcome {
             Outcome::Completed => "response.completed",
             Outcome::Incomplete(_) => "response.incomplete",
@@ -379,6 +393,7 @@ impl ResponseWriter {
             id: id.clone(),
             text: String::new(),
             open: true,
+            incomplete: false,
         });
         self.write_item("response.output_item.added", i, out);
         self.write(
@@ -390,13 +405,22 @@ impl ResponseWriter {
     }
 
     fn close_message(&mut self, out: &mut BytesMut) {
+        self.text_ended = false;
         let Some(i) = self.open_item(|it| matches!(it, Item::Message { open: true, .. })) else {
             return;
         };
-        let Item::Message { id, text, open } = &mut self.items[i] else {
+        let cut = self.cut;
+        let Item::Message {
+            id,
+            text,
+            open,
+            incomplete,
+        } = &mut self.items[i]
+        else {
             return;
         };
         *open = false;
+        *incomplete = cut;
         let (id, text) = (id.clone(), text.clone());
         self.write(
             "response.output_text.done",
@@ -594,8 +618,16 @@ impl ResponseWriter {
             }
         };
         match item {
-            Item::Message { id, text, open } => json!({
-                "id": id, "type": "message", "status": status(*open), "role": "assistant",
+            Item::Message {
+                id,
+                text,
+                open,
+                incomplete: cut,
+            } => json!({
+                // Its own state: an earlier message of a cut response was complete.
+                "id": id, "type": "message",
+                "status": if *open || *cut { "incomplete" } else { "completed" },
+                "role": "assistant",
                 "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
             }),
             Item::Reasoning { id, text, .. } => json!({
@@ -842,5 +874,140 @@ impl TurnSink for ResponseWriter {
     }
     fn events_written(&self) -> u64 {
         ResponseWriter::events_written(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::native::ChunkDecoder;
+    use crate::translate::response::RequestEcho;
+    use crate::translate::turn::Turn;
+
+    fn ctx() -> ResponseContext {
+        ResponseContext {
+            model: "support-agent".into(),
+            conversation: None,
+            echo: RequestEcho::default(),
+            previous_response_id: None,
+            store: true,
+        }
+    }
+
+    /// The Responses stream the writer makes of a real Mastra transcript
+    /// (tests/data/native_stream_<name>.sse, recorded from the fixture), as JSON events;
+    /// `client_tools` are the caller's tools of the turn.
+    fn events(name: &str, client_tools: &[&str]) -> Vec<Value> {
+        let path = format!(
+            "{}/tests/data/native_stream_{name}.sse",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let sse = std::fs::read_to_string(path).unwrap();
+        let mut turn = Turn::default();
+        for t in client_tools {
+            turn.client_tools.insert((*t).into(), json!({"id": t}));
+        }
+        let mut decoder = ChunkDecoder::new(&turn);
+        let mut writer = ResponseWriter::new(ctx(), None, true);
+        let mut out = BytesMut::new();
+        for data in sse.lines().filter_map(|l| l.strip_prefix("data: ")) {
+            decoder
+                .decode(data.as_bytes(), &mut |e| writer.on_event(e, &mut out))
+                .unwrap();
+        }
+        let outcome = writer
+            .finished_outcome()
+            .expect("the transcript has its finish");
+        writer.end(outcome, &mut out);
+        assert!(writer.is_done());
+        String::from_utf8(out.to_vec())
+            .unwrap()
+            .split("\n\n")
+            .filter(|f| !f.is_empty())
+            .map(|frame| {
+                let (event, data) = frame.split_once('\n').unwrap();
+                let v: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+                assert_eq!(
+                    Some(v["type"].as_str().unwrap()),
+                    event.strip_prefix("event: ")
+                );
+                v
+            })
+            .collect()
+    }
+
+    fn types(events: &[Value]) -> Vec<&str> {
+        events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+    }
+
+    macro_rules! snapshot {
+        ($events:expr) => {
+            insta::assert_json_snapshot!($events, {
+                "[].response.created_at" => "[created_at]",
+                "[].response.completed_at" => insta::dynamic_redaction(|v, _| {
+                    if v.is_nil() { v } else { "[completed_at]".into() }
+                }),
+            })
+        };
+    }
+
+    #[test]
+    fn text_turn() {
+        let e = events("text", &[]);
+        for (i, ev) in e.iter().enumerate() {
+            assert_eq!(ev["sequence_number"], i, "dense from 0");
+        }
+        snapshot!(e);
+    }
+
+    #[test]
+    fn server_tool_turn_is_an_mcp_call() {
+        let e = events("tool", &[]);
+        assert!(!types(&e).iter().any(|t| t.contains("function_call")));
+        snapshot!(e);
+    }
+
+    #[test]
+    fn reasoning_turn() {
+        snapshot!(events("reasoning", &[]));
+    }
+
+    #[test]
+    fn turn_cut_by_max_output_tokens_is_incomplete() {
+        let e = events("length", &[]);
+        let t = types(&e);
+        assert_eq!(t.last(), Some(&"response.incomplete"));
+        // The message closes once Mastra said why the text ended: incomplete in its own
+        // `output_item.done`, as in the terminal response.
+        let done = e
+            .iter()
+            .find(|v| v["type"] == "response.output_item.done")
+            .unwrap();
+        assert_eq!(done["item"]["status"], "incomplete");
+        snapshot!(e);
+    }
+
+    #[test]
+    fn mid_stream_error_fails_without_the_stack() {
+        let e = events("midstream_error", &[]);
+        let last = e.last().unwrap();
+        assert_eq!(last["type"], "response.failed");
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains("node_modules") && !text.contains("    at "));
+        snapshot!(e);
+    }
+
+    #[test]
+    fn failing_server_tool_is_a_failed_mcp_call() {
+        let e = events("tool_error", &[]);
+        assert!(types(&e).contains(&"response.mcp_call.failed"));
+        snapshot!(e);
+    }
+
+    #[test]
+    fn client_tool_call_is_a_function_call() {
+        let e = events("client_call", &["get_time"]);
+        assert!(!types(&e).iter().any(|t| t.contains("mcp_call")));
+        snapshot!(e);
     }
 }
