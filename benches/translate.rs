@@ -21,6 +21,7 @@ use mastra_gateway::api::parse_json;
 use mastra_gateway::mastra::sse::SseDecoder;
 use mastra_gateway::mastra::types::MastraResponse;
 use mastra_gateway::openai::request::CreateResponseRequest;
+use mastra_gateway::translate::input::{parse_input, turn_messages};
 use mastra_gateway::translate::native::{request_body, ChunkDecoder};
 use mastra_gateway::translate::request::{turn_from_request, validate};
 use mastra_gateway::translate::response::{response_from_mastra, RequestEcho, ResponseContext};
@@ -75,8 +76,9 @@ const REQUEST_RICH: &[u8] = br#"{
 fn translate_request(body: &[u8]) -> Vec<u8> {
     let req: CreateResponseRequest = parse_json(body).expect("valid request");
     validate(&req).expect("valid request");
-    let turn = turn_from_request(&req, AGENT, None, &mut || "msg_1".to_string())
-        .expect("translatable request");
+    let items = parse_input(req.input.as_ref().expect("input")).expect("valid input");
+    let built = turn_messages(&items, None, &mut || "msg_1".to_string()).expect("valid input");
+    let turn = turn_from_request(&req, AGENT, None, built.messages).expect("translatable request");
     request_body(&turn)
 }
 

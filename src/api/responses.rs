@@ -17,13 +17,15 @@ use crate::mastra::types::{DbMessage, MastraDeleted, MastraResponse};
 use crate::mastra::upstreams::Held;
 use crate::openai::request::CreateResponseRequest;
 use crate::openai::response::DeletedResponse;
+use crate::plan::input::resolve_input;
 use crate::plan::resolve::{
     plan_turn, read_response, response_info, shown_conversation, TurnTarget,
 };
 use crate::plan::{Access, AppState};
 use crate::state::caches::ResponseInfo;
 use crate::translate::ids;
-use crate::translate::items::new_message_id;
+use crate::translate::input::{parse_input, turn_messages, TurnMessages};
+use crate::translate::items::new_turn_message_id;
 use crate::translate::native::ChunkDecoder;
 use crate::translate::request::{check_input_size, turn_from_request, validate};
 use crate::translate::response::gateway_note;
@@ -63,12 +65,17 @@ pub async fn create(
     } else {
         None
     };
-    let mut last_input = None;
-    let turn = turn_from_request(&req, &plan.agent, plan.memory.clone(), &mut || {
-        let id = new_message_id();
-        last_input = Some(id.clone());
-        id
-    })?;
+    let items = parse_input(req.input.as_ref().unwrap_or(&serde_json::Value::Null))?;
+    let (items, thread) = resolve_input(state, access, &plan, items, request_id).await?;
+    let built = turn_messages(&items, thread.as_ref(), &mut new_turn_message_id)?;
+    let TurnMessages {
+        messages,
+        answer_id,
+        last_user_id,
+        client_calls,
+        continued,
+    } = built;
+    let turn = turn_from_request(&req, &plan.agent, plan.memory.clone(), messages)?;
     let echo = RequestEcho::from_request(&req);
     let ctx = ResponseContext {
         model: plan.agent.clone(),
@@ -100,10 +107,15 @@ pub async fn create(
             echo,
             previous: plan.previous.clone(),
             conversation: conversation.map(str::to_string),
-            last_input: last_input.clone(),
+            last_input: last_user_id,
+            answer_id: answer_id.clone(),
+            client_calls,
+            continued,
             on_stored: Some(remember_stored(state, &plan.agent, plan.upstream)),
         });
-    let writer = ResponseWriter::new(ctx, None, stream);
+    // A turn that continues an assistant message is stored (and so shown) under its id.
+    let shown_id = answer_id.filter(|_| stored.is_some());
+    let writer = ResponseWriter::new(ctx, shown_id, stream);
     let mut turn_stream = TurnStream::new(
         upstream,
         ChunkDecoder::new(&turn),

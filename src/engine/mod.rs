@@ -11,7 +11,7 @@ use crate::mastra::client::MastraClient;
 use crate::mastra::path::PathId;
 use crate::mastra::types::{DbMessage, Direction, MessageQuery};
 use crate::openai::response::OutputItem;
-use crate::translate::items::message_items;
+use crate::translate::items::{message_items, with_turn_note};
 use crate::translate::native::{request_body, stored_answer};
 use crate::translate::record::{record, recorded_status, with_record, RecordParts};
 use crate::translate::response::RequestEcho;
@@ -55,6 +55,13 @@ pub struct Stored {
     /// The id of the turn's last input message the gateway stored (a cut run's partial answer
     /// follows it).
     pub last_input: Option<String>,
+    /// The id the answer is stored under when the turn continues an assistant message (Mastra
+    /// merges the answer into it); `None`: Mastra's own.
+    pub answer_id: Option<String>,
+    /// Calls of the caller's tools the turn sent with their outputs, and those of them it
+    /// continued from the thread (see [`with_turn_note`]).
+    pub client_calls: Vec<String>,
+    pub continued: Vec<String>,
     /// Told the stored answer message once its record is written (the caches remember it).
     pub on_stored: Option<OnStored>,
 }
@@ -77,6 +84,7 @@ pub fn responses_hooks(stored: Option<Stored>) -> Hooks<ResponseWriter> {
                     .or(writer.message_id())
                     .map(str::to_string)?;
                 let output = writer.output_items();
+                let calls = writer.client_calls();
                 let usage = writer
                     .finish()
                     .filter(|_| !matches!(outcome, Outcome::Failed(..)))
@@ -103,7 +111,10 @@ pub fn responses_hooks(stored: Option<Stored>) -> Hooks<ResponseWriter> {
                         message_ids: vec![message.id.clone()],
                         answered_at: Some(&message.created_at),
                     });
-                    let message = with_record(message, rec);
+                    let mut client_calls = s.client_calls.clone();
+                    client_calls.extend(calls.into_iter().map(|(id, _, _)| id));
+                    let message =
+                        with_turn_note(with_record(message, rec), &client_calls, &s.continued);
                     s.client
                         .save_messages(&s.agent, std::slice::from_ref(&message), &s.request_id)
                         .await?;
@@ -161,12 +172,12 @@ const CUT_TRIES: usize = 20;
 /// the cut turn: saved under that id first, the fresh copy deleted after (nothing is lost if
 /// the delete fails; the thread then holds the partial answer twice, and a warning says so).
 async fn mark_cut(s: Stored, created_at: i64, shown: Option<String>) {
-    let Some(after) = s.last_input.clone() else {
+    if s.last_input.is_none() && s.answer_id.is_none() {
         return;
-    };
+    }
     tokio::time::sleep(CUT_FIRST_LOOK).await;
     for _ in 0..CUT_TRIES {
-        if let Ok(message) = partial_answer(&s, &after).await {
+        if let Ok(message) = partial_answer(&s).await {
             if recorded_status(&message).is_some() {
                 return;
             }
@@ -227,8 +238,9 @@ async fn mark_cut(s: Stored, created_at: i64, shown: Option<String>) {
     }
 }
 
-/// The assistant message stored right after input message `after`.
-async fn partial_answer(s: &Stored, after: &str) -> Result<DbMessage, ApiError> {
+/// The partial answer of a cut turn: the message the answer continues, else the assistant
+/// message stored right after the turn's last input message.
+async fn partial_answer(s: &Stored) -> Result<DbMessage, ApiError> {
     let thread = PathId::new(&s.memory.thread)
         .ok_or_else(|| ApiError::internal("the turn's thread id cannot be a path segment"))?;
     let q = MessageQuery {
@@ -244,6 +256,15 @@ async fn partial_answer(s: &Stored, after: &str) -> Result<DbMessage, ApiError> 
         .await?
         .messages;
     messages.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    if let Some(id) = &s.answer_id {
+        if let Some(at) = messages.iter().position(|m| &m.id == id) {
+            return Ok(messages.swap_remove(at));
+        }
+    }
+    let after = s
+        .last_input
+        .as_deref()
+        .ok_or_else(|| ApiError::internal("the partial answer is not stored yet"))?;
     let at = messages
         .iter()
         .position(|m| m.id == after)

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 pub mod agents;
 pub mod auth;
+pub mod input;
 pub mod limits;
 pub mod resolve;
 pub mod tenancy;

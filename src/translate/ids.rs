@@ -112,6 +112,23 @@ pub fn message_item_id(message_id: &str, n: usize) -> String {
     }
 }
 
+/// The OpenAI id of the response whose output showed item `item_id` (`msg_<hex>[_n]`,
+/// `mcp_<hex>_<call>`, `rs_<hex>_<n>`: the items of answers stored under uuid message ids);
+/// `None` for ids that do not name their response.
+pub fn response_of_item(item_id: &str) -> Option<String> {
+    let (prefix, rest) = item_id.split_once('_')?;
+    if !matches!(prefix, "msg" | "mcp" | "rs") {
+        return None;
+    }
+    let hex = rest.get(..32)?;
+    let tail = &rest[32..];
+    let valid = hex
+        .bytes()
+        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        && (tail.is_empty() && prefix == "msg" || tail.starts_with('_'));
+    valid.then(|| format!("{OPENAI_RESPONSE_PREFIX}{hex}"))
+}
+
 fn call_suffix(call_id: &str) -> &str {
     call_id.strip_prefix("call_").unwrap_or(call_id)
 }

@@ -38,8 +38,8 @@ use crate::mastra::types::{
 };
 use crate::openai::conversations::Conversation;
 use crate::translate::ids;
+use crate::translate::metadata::validate_metadata;
 use crate::translate::record::recorded_status;
-use crate::translate::request::validate_metadata;
 use crate::translate::response::output_item_from_mastra;
 
 /// Thread metadata keys with this prefix belong to the gateway: never shown, never accepted.
@@ -193,6 +193,12 @@ pub fn new_message_id() -> String {
     format!("msg_{}", uuid::Uuid::new_v4().simple())
 }
 
+/// An id for a message a turn sends: a uuid, as Mastra's own (a continued answer is stored
+/// under it, and a response id maps to a uuid message id).
+pub fn new_turn_message_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 // --------------------------------------------------------------------- messages → items
 
 /// The gateway's notes on one stored message (`content.metadata.mastra_gateway`).
@@ -203,6 +209,11 @@ struct Note {
     arguments: Map<String, Value>,
     /// Written through the Conversations API (its tool items are the client's), not by a turn.
     created: bool,
+    /// Calls of the caller's tools in a turn's answer (the others there are tools the agent ran).
+    client_calls: HashSet<String>,
+    /// `mcp_call` items written through the Conversations API: call id → `{id, server_label,
+    /// failed}` (they list back with the client's id).
+    server_calls: Map<String, Value>,
 }
 
 fn note_of(m: &DbMessage) -> Note {
@@ -236,7 +247,45 @@ fn note_of(m: &DbMessage) -> Note {
             .cloned()
             .unwrap_or_default(),
         created: n.get("origin").and_then(Value::as_str) == Some(ORIGIN_ITEMS),
+        client_calls: n
+            .get("client_calls")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        server_calls: n
+            .get("server_calls")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
     }
+}
+
+/// A turn's answer `m`, noted for its listing: `client_calls` are calls of the caller's tools
+/// (a `function_call` and its output, not tools the agent ran), and the `function_call` items
+/// of `continued` calls were listed with an earlier message (only their outputs show here).
+pub fn with_turn_note(
+    mut m: DbMessage,
+    client_calls: &[String],
+    continued: &[String],
+) -> DbMessage {
+    if client_calls.is_empty() && continued.is_empty() {
+        return m;
+    }
+    let note = note_mut(&mut m);
+    note.insert("client_calls".into(), json!(client_calls));
+    let hidden: Vec<String> = continued
+        .iter()
+        .map(|c| ids::function_call_item_id(c))
+        .collect();
+    if !hidden.is_empty() {
+        note.insert("hidden".into(), json!(hidden));
+    }
+    m
 }
 
 fn tool_call_id(inv: &Map<String, Value>, message_id: &str, part_index: usize) -> String {
@@ -371,22 +420,46 @@ pub fn message_items(m: &DbMessage) -> Vec<Value> {
                     .unwrap_or_default();
                 let state = inv.get("state").and_then(Value::as_str).unwrap_or("call");
                 // A tool the agent ran inside Mastra (a turn's call with its result or error):
-                // the server's, one `mcp_call` item, as the response showed it.
-                if !note.created && state != "call" && assistant {
+                // the server's, one `mcp_call` item, as the response showed it; or such an
+                // item written through the Conversations API, with the client's id.
+                let created_server = note.server_calls.get(&call_id);
+                let turn_server = !note.created
+                    && state != "call"
+                    && assistant
+                    && !note.client_calls.contains(&call_id);
+                if turn_server || created_server.is_some() {
                     flush_text(&mut items, &mut content, m, &mut texts, &note);
-                    let (output, error, status) = match (state, inv.get("result")) {
-                        ("output-error", _) => (
+                    let failed = state == "output-error"
+                        || created_server.is_some_and(|c| c["failed"] == json!(true));
+                    let (output, error, status) = if failed {
+                        let text = inv
+                            .get("errorText")
+                            .or_else(|| inv.get("result"))
+                            .cloned()
+                            .unwrap_or(Value::Null);
+                        (
                             Value::Null,
-                            json!({"type": "mcp_tool_execution_error",
-                                   "content": inv.get("errorText").cloned().unwrap_or(Value::Null)}),
+                            json!({"type": "mcp_tool_execution_error", "content": text}),
                             "failed",
+                        )
+                    } else {
+                        (
+                            json!(payload_text(inv.get("result"))),
+                            Value::Null,
+                            "completed",
+                        )
+                    };
+                    let (id, label) = match created_server {
+                        Some(c) => (
+                            c["id"].as_str().unwrap_or_default().to_string(),
+                            c["server_label"].as_str().unwrap_or("mastra").to_string(),
                         ),
-                        (_, result) => (json!(payload_text(result)), Value::Null, "completed"),
+                        None => (ids::mcp_call_item_id(&m.id, &call_id), recorded_agent(m)),
                     };
                     items.push(json!({
-                        "id": ids::mcp_call_item_id(&m.id, &call_id),
+                        "id": id,
                         "type": "mcp_call",
-                        "server_label": recorded_agent(m),
+                        "server_label": label,
                         "name": name,
                         "arguments": arguments_text(inv, &call_id, &note),
                         "output": output,
@@ -573,7 +646,7 @@ fn db_message(
 
 /// The tool call's `args` object for Mastra, and the client's exact text when re-serializing
 /// would not reproduce it.
-fn parse_arguments(raw: &str) -> (Value, Option<String>) {
+pub fn parse_arguments(raw: &str) -> (Value, Option<String>) {
     match serde_json::from_str::<Value>(raw) {
         Ok(v @ Value::Object(_)) => {
             let text = v.to_string();
@@ -679,10 +752,53 @@ pub fn messages_from_items(
                 note.insert("hidden".into(), json!([ids::function_call_item_id(call_id)]));
                 out.push(db_message(ctx, new_id(), "assistant", at, vec![part], note));
             }
+            "mcp_call" => {
+                // A tool the agent ran, replayed by a client keeping the conversation itself:
+                // stored as Mastra stores the agent's tool turns, listed back as it came.
+                let id = required_str(item, &param, "id")?;
+                let name = required_str(item, &param, "name")?;
+                let raw_args = match item.get("arguments") {
+                    Some(Value::String(a)) => a.as_str(),
+                    _ => "{}",
+                };
+                let call_id = ids::parse_mcp_call_item_id(id)
+                    .map_or(id, |(_, call)| call)
+                    .to_string();
+                let (args, exact) = parse_arguments(raw_args);
+                let error = item.get("error").filter(|e| !e.is_null());
+                let result = match (item.get("output"), error) {
+                    (_, Some(e)) => e
+                        .get("content")
+                        .or_else(|| e.get("message"))
+                        .cloned()
+                        .unwrap_or_else(|| e.clone()),
+                    (Some(Value::String(o)), None) => json!(o),
+                    (Some(o), None) if !o.is_null() => o.clone(),
+                    _ => json!(""),
+                };
+                let inv = json!({
+                    "state": "result", "toolCallId": call_id, "toolName": name,
+                    "args": args, "result": result,
+                });
+                let label = item
+                    .get("server_label")
+                    .and_then(Value::as_str)
+                    .unwrap_or("mastra");
+                let mut note = Map::new();
+                note.insert(
+                    "server_calls".into(),
+                    json!({ call_id.as_str(): {"id": id, "server_label": label, "failed": error.is_some()} }),
+                );
+                if let Some(raw) = exact {
+                    note.insert("arguments".into(), json!({ call_id.as_str(): raw }));
+                }
+                let part = json!({"type": "tool-invocation", "toolInvocation": inv});
+                out.push(db_message(ctx, new_id(), "assistant", at, vec![part], note));
+            }
             other => {
                 return Err(ApiError::unsupported(
                     &param,
-                    &format!("`{other}` items cannot be stored in Mastra's memory; send message, function_call or function_call_output items"),
+                    &format!("`{other}` items cannot be stored in Mastra's memory; send message, function_call, function_call_output or mcp_call items"),
                 ))
             }
         }

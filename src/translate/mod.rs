@@ -3,7 +3,9 @@
 
 pub mod errors;
 pub mod ids;
+pub mod input;
 pub mod items;
+pub mod metadata;
 pub mod models;
 pub mod native;
 pub mod record;

@@ -9,6 +9,8 @@ use serde_json::{json, Map, Value};
 use crate::error::ApiError;
 use crate::mastra::path::{is_plausible_id, quoted};
 use crate::openai::request::CreateResponseRequest;
+use crate::translate::input::parse_input;
+pub use crate::translate::metadata::validate_metadata;
 use crate::translate::turn::{Memory, ModelSettings, Turn};
 
 /// Spec fields that are accepted and ignored (Mastra has no equivalent; the answer is unaffected).
@@ -29,45 +31,6 @@ const INCLUDE_VALUES: &[&str] = &[
     "reasoning.encrypted_content",
     "message.output_text.logprobs",
 ];
-
-/// OpenAI's metadata limits: 16 pairs, keys ≤ 64 chars, string values ≤ 512 chars.
-pub fn validate_metadata(metadata: &Map<String, Value>) -> Result<(), ApiError> {
-    if metadata.len() > 16 {
-        return Err(ApiError::invalid_request(format!(
-            "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, but got an object with {} properties instead.",
-            metadata.len()
-        ))
-        .with_param("metadata")
-        .with_code("object_above_max_properties"));
-    }
-    for (key, value) in metadata {
-        if key.chars().count() > 64 {
-            return Err(ApiError::invalid_request(format!(
-                "Invalid 'metadata': key '{key}' is longer than 64 characters."
-            ))
-            .with_param("metadata")
-            .with_code("invalid_value"));
-        }
-        match value {
-            Value::String(s) if s.chars().count() > 512 => {
-                return Err(ApiError::invalid_request(format!(
-                    "Invalid 'metadata': the value of '{key}' is longer than 512 characters."
-                ))
-                .with_param("metadata")
-                .with_code("invalid_value"))
-            }
-            Value::String(_) => {}
-            _ => {
-                return Err(ApiError::invalid_request(format!(
-                    "Invalid 'metadata': the value of '{key}' must be a string."
-                ))
-                .with_param("metadata")
-                .with_code("invalid_type"))
-            }
-        }
-    }
-    Ok(())
-}
 
 /// Everything about the request that does not depend on the upstream.
 pub fn validate(req: &CreateResponseRequest) -> Result<(), ApiError> {
@@ -90,11 +53,13 @@ pub fn validate(req: &CreateResponseRequest) -> Result<(), ApiError> {
             "background responses are not available; Mastra answers in the foreground (use stream=true for long turns)",
         ));
     }
-    if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(ApiError::unsupported(
-            "tools",
-            "client-defined tools are not available; the agent's own tools run inside Mastra",
-        ));
+    let tools = client_tools(req.tools.as_deref())?;
+    tool_choice(req.tool_choice.as_ref(), &tools)?;
+    match &req.input {
+        None | Some(Value::Null) => return Err(ApiError::missing_parameter("input")),
+        Some(input) => {
+            parse_input(input)?;
+        }
     }
     if req.previous_response_id.is_some() && req.conversation.is_some() {
         return Err(ApiError::invalid_request(
@@ -279,18 +244,15 @@ fn text_format(text: &Value) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// The turn a request asks for, on agent `agent` with `memory` (the plan's thread, if any).
-/// `req` must have passed [`validate`]. `new_id` names the input messages the gateway stores.
+/// The turn a request asks for, on agent `agent` with `memory` (the plan's thread, if any) and
+/// `messages` (its input, built by [`crate::translate::input::turn_messages`]). `req` must have
+/// passed [`validate`].
 pub fn turn_from_request(
     req: &CreateResponseRequest,
     agent: &str,
     memory: Option<Memory>,
-    new_id: &mut dyn FnMut() -> String,
+    messages: Vec<Value>,
 ) -> Result<Turn, ApiError> {
-    let messages = match &req.input {
-        None | Some(Value::Null) => return Err(ApiError::missing_parameter("input")),
-        Some(v) => input_messages(v, new_id)?,
-    };
     let structured_output = match &req.text {
         Some(t) => match text_format(t)? {
             Some("json_schema") => t
@@ -311,18 +273,19 @@ pub fn turn_from_request(
         provider_options.insert("openai".into(), json!({"parallelToolCalls": false}));
         provider_options.insert("anthropic".into(), json!({"disableParallelToolUse": true}));
     }
+    let client_tools = client_tools(req.tools.as_deref())?;
     Ok(Turn {
         agent: agent.to_string(),
         memory,
         messages,
-        client_tools: Map::new(),
+        tool_choice: tool_choice(req.tool_choice.as_ref(), &client_tools)?,
+        client_tools,
         settings: ModelSettings {
             max_output_tokens: req.max_output_tokens,
             temperature: req.temperature,
             top_p: req.top_p,
             ..ModelSettings::default()
         },
-        tool_choice: tool_choice(req.tool_choice.as_ref())?,
         instructions: req
             .instructions
             .as_ref()
@@ -333,8 +296,81 @@ pub fn turn_from_request(
     })
 }
 
-/// `tool_choice` under Mastra's names: `none` (no tools), `auto`, `required`.
-fn tool_choice(choice: Option<&Value>) -> Result<Option<Value>, ApiError> {
+/// The caller's function tools as Mastra client tools (`name → {id, description,
+/// inputSchema}`): a call to one ends the run and is handed back. A client tool named like one
+/// of the agent's own replaces it for the turn (Mastra's rule). Other tool types (hosted tools
+/// such as `web_search`) are refused naming the tool.
+pub fn client_tools(tools: Option<&[Value]>) -> Result<Map<String, Value>, ApiError> {
+    let mut out = Map::new();
+    for (i, tool) in tools.unwrap_or_default().iter().enumerate() {
+        let param = format!("tools[{i}]");
+        let Some(t) = tool.as_object() else {
+            return Err(ApiError::invalid_type(&param, "expected an object"));
+        };
+        match t.get("type").and_then(Value::as_str) {
+            Some("function") => {}
+            None => return Err(ApiError::missing_parameter(&format!("{param}.type"))),
+            Some(other) => {
+                return Err(ApiError::unsupported(
+                    &param,
+                    &format!("`{other}` tools are not available; send function tools (the agent's own tools run inside Mastra)"),
+                ))
+            }
+        }
+        let name = match t.get("name") {
+            Some(Value::String(n)) => n,
+            None => return Err(ApiError::missing_parameter(&format!("{param}.name"))),
+            Some(_) => {
+                return Err(ApiError::invalid_type(
+                    &format!("{param}.name"),
+                    "expected a string",
+                ))
+            }
+        };
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid_name {
+            return Err(ApiError::invalid_value(
+                &format!("{param}.name"),
+                format!("Invalid 'tools[{i}].name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]{{1,64}}$'."),
+            ));
+        }
+        if out.contains_key(name) {
+            return Err(ApiError::invalid_value(
+                &format!("{param}.name"),
+                format!("Duplicate tool name '{name}' in 'tools'."),
+            ));
+        }
+        let schema = match t.get("parameters") {
+            None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
+            Some(p @ Value::Object(_)) => p.clone(),
+            Some(_) => {
+                return Err(ApiError::invalid_type(
+                    &format!("{param}.parameters"),
+                    "expected an object",
+                ))
+            }
+        };
+        let mut def = Map::new();
+        def.insert("id".into(), json!(name));
+        if let Some(Value::String(d)) = t.get("description") {
+            def.insert("description".into(), json!(d));
+        }
+        def.insert("inputSchema".into(), schema);
+        out.insert(name.clone(), Value::Object(def));
+    }
+    Ok(out)
+}
+
+/// `tool_choice` under Mastra's names: `none` (no tools), `auto`, `required`, or one of the
+/// caller's tools forced (`{type: "tool", toolName}`).
+fn tool_choice(
+    choice: Option<&Value>,
+    client_tools: &Map<String, Value>,
+) -> Result<Option<Value>, ApiError> {
     match choice {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if matches!(s.as_str(), "none" | "auto" | "required") => {
@@ -345,194 +381,54 @@ fn tool_choice(choice: Option<&Value>) -> Result<Option<Value>, ApiError> {
             format!("Invalid value: '{s}'. Supported values are: 'none', 'auto' and 'required'."),
         )),
         Some(Value::Object(o)) if o.get("type").and_then(Value::as_str) == Some("function") => {
-            Err(ApiError::unsupported(
-                "tool_choice",
-                "a function tool can only be forced among client-defined tools, which are not available",
-            ))
+            let Some(name) = o.get("name").and_then(Value::as_str) else {
+                return Err(ApiError::missing_parameter("tool_choice.name"));
+            };
+            if !client_tools.contains_key(name) {
+                return Err(ApiError::invalid_value(
+                    "tool_choice",
+                    format!("Tool choice 'function' '{name}' not found in 'tools' parameter."),
+                ));
+            }
+            Ok(Some(json!({"type": "tool", "toolName": name})))
         }
         Some(_) => Err(ApiError::unsupported(
             "tool_choice",
-            "only 'none', 'auto' and 'required' are available",
+            "only 'none', 'auto', 'required' and {\"type\": \"function\", \"name\"} are available",
         )),
-    }
-}
-
-/// The request's `input` as Mastra's input messages. Messages the gateway stores get ids of its
-/// own (so that it can find them again).
-fn input_messages(
-    input: &Value,
-    new_id: &mut dyn FnMut() -> String,
-) -> Result<Vec<Value>, ApiError> {
-    match input {
-        Value::String(s) => Ok(vec![json!({"id": new_id(), "role": "user", "content": s})]),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| input_message(i, item, new_id))
-            .collect(),
-        _ => Err(ApiError::invalid_type(
-            "input",
-            "expected a string or an array of input items",
-        )),
-    }
-}
-
-fn input_message(
-    i: usize,
-    item: &Value,
-    new_id: &mut dyn FnMut() -> String,
-) -> Result<Value, ApiError> {
-    let InputMessage { role, content } = translate_item(i, item)?;
-    let texts: Vec<&str> = match &content {
-        InputContent::Text(t) => vec![*t],
-        InputContent::Parts(parts) => parts.iter().map(|p| p.text).collect(),
-    };
-    Ok(match role {
-        // Mastra's memory keeps no system messages: they instruct this turn only.
-        "system" | "developer" => json!({"role": "system", "content": texts.join("\n")}),
-        "assistant" => json!({
-            "role": "assistant",
-            "content": texts.iter().map(|t| json!({"type": "text", "text": t})).collect::<Vec<_>>(),
-        }),
-        _ => match content {
-            InputContent::Text(t) => json!({"id": new_id(), "role": "user", "content": t}),
-            InputContent::Parts(_) => json!({
-                "id": new_id(),
-                "role": "user",
-                "content": texts.iter().map(|t| json!({"type": "text", "text": t})).collect::<Vec<_>>(),
-            }),
-        },
-    })
-}
-
-/// One input message item, checked: its role and its text.
-struct InputMessage<'a> {
-    role: &'a str,
-    content: InputContent<'a>,
-}
-
-enum InputContent<'a> {
-    Text(&'a str),
-    Parts(Vec<InputPart<'a>>),
-}
-
-struct InputPart<'a> {
-    text: &'a str,
-}
-
-fn translate_item(i: usize, item: &Value) -> Result<InputMessage<'_>, ApiError> {
-    let param = format!("input[{i}]");
-    let Some(obj) = item.as_object() else {
-        return Err(ApiError::invalid_type(&param, "expected an object"));
-    };
-    match obj.get("type").and_then(Value::as_str) {
-        None | Some("message") => {}
-        Some("function_call_output") => {
-            return Err(ApiError::unsupported(
-                &param,
-                "function_call_output items are not accepted; the agent's tools run inside Mastra, which sends the results itself",
-            ))
-        }
-        Some(other) => {
-            return Err(ApiError::unsupported(
-                &param,
-                &format!("`{other}` input items are not available; send message items"),
-            ))
-        }
-    }
-    let role = match obj.get("role") {
-        None => return Err(ApiError::missing_parameter(&format!("{param}.role"))),
-        Some(Value::String(r)) => r.as_str(),
-        Some(_) => {
-            return Err(ApiError::invalid_type(
-                &format!("{param}.role"),
-                "expected a string",
-            ))
-        }
-    };
-    if !matches!(role, "user" | "assistant" | "system" | "developer") {
-        return Err(ApiError::invalid_value(
-            &format!("{param}.role"),
-            format!("Invalid value: '{role}'. Supported values are: 'user', 'assistant', 'system', and 'developer'."),
-        ));
-    }
-    let content = match obj.get("content") {
-        None => return Err(ApiError::missing_parameter(&format!("{param}.content"))),
-        Some(Value::String(s)) => InputContent::Text(s),
-        Some(Value::Array(parts)) => InputContent::Parts(
-            parts
-                .iter()
-                .enumerate()
-                .map(|(j, part)| translate_part(&param, j, part))
-                .collect::<Result<_, _>>()?,
-        ),
-        Some(_) => {
-            return Err(ApiError::invalid_type(
-                &format!("{param}.content"),
-                "expected a string or an array of content parts",
-            ))
-        }
-    };
-    Ok(InputMessage { role, content })
-}
-
-fn translate_part<'a>(
-    item_param: &str,
-    j: usize,
-    part: &'a Value,
-) -> Result<InputPart<'a>, ApiError> {
-    let param = format!("{item_param}.content[{j}]");
-    let kind = part.get("type").and_then(Value::as_str);
-    match kind {
-        Some("input_text" | "output_text" | "text") => match part.get("text") {
-            Some(Value::String(text)) => Ok(InputPart { text }),
-            None => Err(ApiError::missing_parameter(&format!("{param}.text"))),
-            Some(_) => Err(ApiError::invalid_type(
-                &format!("{param}.text"),
-                "expected a string",
-            )),
-        },
-        Some(kind @ ("input_image" | "input_file" | "input_audio")) => Err(ApiError::unsupported(
-            &param,
-            &format!("`{kind}` content is not available; this gateway forwards text only"),
-        )),
-        Some(other) => Err(ApiError::unsupported(
-            &param,
-            &format!("`{other}` content parts are not available in input"),
-        )),
-        None => Err(ApiError::missing_parameter(&format!("{param}.type"))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::input::turn_messages;
     use serde_json::json;
 
     fn req(v: Value) -> CreateResponseRequest {
         serde_json::from_value(v).unwrap()
     }
 
+    fn turn(r: &CreateResponseRequest) -> Result<Turn, ApiError> {
+        let mut n = 0;
+        let items = parse_input(r.input.as_ref().unwrap_or(&Value::Null))?;
+        let built = turn_messages(&items, None, &mut || {
+            n += 1;
+            format!("msg_{n}")
+        })?;
+        turn_from_request(r, "support-agent", None, built.messages)
+    }
+
     /// The native request body of a request (on agent `support-agent`, no memory).
     fn body(v: Value) -> Value {
         let r = req(v);
         validate(&r).unwrap();
-        let mut n = 0;
-        let turn = turn_from_request(&r, "support-agent", None, &mut || {
-            n += 1;
-            format!("msg_{n}")
-        })
-        .unwrap();
-        serde_json::from_slice(&crate::translate::native::request_body(&turn)).unwrap()
+        serde_json::from_slice(&crate::translate::native::request_body(&turn(&r).unwrap())).unwrap()
     }
 
     fn refused(v: Value) -> ApiError {
         let r = req(v);
-        validate(&r)
-            .and_then(|_| {
-                turn_from_request(&r, "support-agent", None, &mut String::new).map(|_| ())
-            })
-            .unwrap_err()
+        validate(&r).and_then(|_| turn(&r).map(|_| ())).unwrap_err()
     }
 
     #[test]
@@ -559,6 +455,20 @@ mod tests {
             "reasoning": {"effort": null}, "stream_options": {"include_obfuscation": false},
             "metadata": {"k": "v"},
             "text": {"format": {"type":"json_schema","name":"x","schema":{"type":"object"},"strict":true}}
+        })));
+    }
+
+    #[test]
+    fn client_tools_and_a_forced_choice() {
+        insta::assert_json_snapshot!(body(json!({
+            "model": "support-agent", "input": "what time is it?",
+            "tools": [
+                {"type": "function", "name": "get_time", "description": "the time",
+                 "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
+                 "strict": true},
+                {"type": "function", "name": "no_args"}
+            ],
+            "tool_choice": {"type": "function", "name": "get_time"}
         })));
     }
 
@@ -599,9 +509,29 @@ mod tests {
     fn refusals_name_the_parameter() {
         let cases = [
             (
-                json!({"input":"x","tools":[{"type":"function","name":"f"}]}),
-                "tools",
+                json!({"input":"x","tools":[{"type":"web_search"}]}),
+                "tools[0]",
                 "unsupported_parameter",
+            ),
+            (
+                json!({"input":"x","tools":[{"type":"function"}]}),
+                "tools[0].name",
+                "missing_required_parameter",
+            ),
+            (
+                json!({"input":"x","tools":[{"type":"function","name":"a b"}]}),
+                "tools[0].name",
+                "invalid_value",
+            ),
+            (
+                json!({"input":"x","tools":[{"type":"function","name":"f"},{"type":"function","name":"f"}]}),
+                "tools[1].name",
+                "invalid_value",
+            ),
+            (
+                json!({"input":"x","tool_choice":{"type":"function","name":"g"},"tools":[{"type":"function","name":"f"}]}),
+                "tool_choice",
+                "invalid_value",
             ),
             (
                 json!({"input":"x","background":true}),
@@ -611,7 +541,7 @@ mod tests {
             (
                 json!({"input":[{"type":"function_call_output","call_id":"c","output":"{}"}]}),
                 "input[0]",
-                "unsupported_parameter",
+                "invalid_value",
             ),
             (
                 json!({"input":[{"role":"user","content":[{"type":"input_text","text":"a"},{"type":"input_image","image_url":"http://x"}]}]}),

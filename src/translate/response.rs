@@ -104,7 +104,7 @@ impl RequestEcho {
             max_output_tokens: req.max_output_tokens,
             max_tool_calls: req.max_tool_calls,
             tool_choice: req.tool_choice.clone().unwrap_or(d.tool_choice),
-            tools: req.tools.clone().unwrap_or_default(),
+            tools: req.tools.iter().flatten().map(echoed_tool).collect(),
             parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
             text: req.text.clone(),
             reasoning: match &req.reasoning {
@@ -120,6 +120,25 @@ impl RequestEcho {
             prompt_cache_key: req.prompt_cache_key.clone(),
         }
     }
+}
+
+/// A function tool as OpenAI echoes it: every key, `description` and `parameters` null when
+/// absent, `strict` true unless the caller said otherwise.
+fn echoed_tool(tool: &Value) -> Value {
+    let Some(t) = tool
+        .as_object()
+        .filter(|t| t.get("type") == Some(&json!("function")))
+    else {
+        return tool.clone();
+    };
+    let get = |k: &str| t.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "type": "function",
+        "name": get("name"),
+        "description": get("description"),
+        "parameters": get("parameters"),
+        "strict": t.get("strict").filter(|v| !v.is_null()).cloned().unwrap_or(json!(true)),
+    })
 }
 
 /// Everything besides Mastra's object that shapes the OpenAI one.

@@ -198,18 +198,69 @@ test('errors: unknown model -> NotFoundError model_not_found (checks 21, 40)', a
   assert.equal(errStream.code, 'model_not_found');
 });
 
-test('errors: client tools -> BadRequestError param tools', async () => {
+const GET_TIME = {
+  type: 'function',
+  name: 'get_time',
+  description: 'The current time in a time zone.',
+  parameters: { type: 'object', properties: { tz: { type: 'string' } }, required: ['tz'], additionalProperties: false },
+  strict: true,
+};
+
+test('client tool: function_call, then previous_response_id + function_call_output (checks 16-18)', async () => {
+  const first = await client.responses.create({ model: SUPPORT, input: `CALL_CLIENT get_time {"tz":"UTC"} ${tag()}`, tools: [GET_TIME] });
+  assert.equal(first.status, 'completed');
+  assert.deepEqual(first.output.map(o => o.type), ['function_call']);
+  const fc = first.output[0];
+  assert.match(fc.id, /^fc_/);
+  assert.match(fc.call_id, /^call_/);
+  assert.equal(fc.name, 'get_time');
+  assert.equal(fc.arguments, '{"tz":"UTC"}');
+  const second = await client.responses.create({
+    model: SUPPORT,
+    previous_response_id: first.id,
+    input: [{ type: 'function_call_output', call_id: fc.call_id, output: '12:00' }],
+    tools: [GET_TIME],
+  });
+  assert.equal(second.output_text, 'tool get_time returned: "12:00"');
+});
+
+test('client tool streamed: function_call_arguments events, finalResponse, streamed continuation (check 16)', async () => {
+  const stream = client.responses.stream({ model: SUPPORT, input: `CALL_CLIENT get_time {"tz":"CET"} ${tag()}`, tools: [GET_TIME] });
+  const types = [];
+  for await (const ev of stream) types.push(ev.type);
+  const final = await stream.finalResponse();
+  assert.ok(types.includes('response.function_call_arguments.delta'), types.join(','));
+  assert.ok(types.indexOf('response.function_call_arguments.done') < types.lastIndexOf('response.output_item.done'));
+  assert.equal(final.output[0].type, 'function_call');
+  assert.equal(final.output[0].arguments, '{"tz":"CET"}');
+  // The whole history replayed, as the AI SDK loop sends it.
+  const again = client.responses.stream({
+    model: SUPPORT,
+    input: [
+      { role: 'user', content: 'CALL_CLIENT get_time {"tz":"CET"}' },
+      { type: 'function_call', call_id: final.output[0].call_id, name: 'get_time', arguments: final.output[0].arguments },
+      { type: 'function_call_output', call_id: final.output[0].call_id, output: '13:00' },
+    ],
+    tools: [GET_TIME],
+  });
+  const done = await again.finalResponse();
+  assert.equal(done.output_text, 'tool get_time returned: "13:00"');
+});
+
+test('errors: an output for no known call, a hosted tool -> BadRequestError naming the field', async () => {
   const err = await expectError(
-    client.responses.create({
-      model: SUPPORT,
-      input: 'weather?',
-      tools: [{ type: 'function', name: 'get_weather', parameters: { type: 'object', properties: {} }, strict: false }],
-    }),
+    client.responses.create({ model: SUPPORT, input: [{ type: 'function_call_output', call_id: 'call_nope', output: 'x' }] }),
     OpenAI.BadRequestError,
     400,
   );
-  assert.equal(err.param, 'tools');
+  assert.equal(err.param, 'input[0]');
   assert.equal(err.type, 'invalid_request_error');
+  const hosted = await expectError(
+    client.responses.create({ model: SUPPORT, input: 'hi', tools: [{ type: 'web_search' }] }),
+    OpenAI.BadRequestError,
+    400,
+  );
+  assert.equal(hosted.param, 'tools[0]');
 });
 
 test('errors: background -> BadRequestError param background; unknown previous_response_id (check 25)', async () => {
