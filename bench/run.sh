@@ -251,12 +251,16 @@ if [ "${#APT_PKGS[@]}" -gt 0 ]; then
 fi
 if [ "$LOADGEN" = wrk ] && [ -z "$WRK" ]; then die "no wrk after installing it"; fi
 
-FAKE=$ROOT/target/bench-fake-mastra/release/fake-mastra
-BARE=$ROOT/target/bench-fake-mastra/release/bare-proxy
+# Cargo's target dir: $CARGO_TARGET_DIR when set (cargo puts the gateway's build there), else
+# the checkout's target/.
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR=$PWD/$TARGET_DIR ;; esac
+FAKE=$TARGET_DIR/bench-fake-mastra/release/fake-mastra
+BARE=$TARGET_DIR/bench-fake-mastra/release/bare-proxy
 if [ "$BUILD" = 1 ] || [ ! -x "$FAKE" ] || [ ! -x "$BARE" ]; then
     say "building bench/fake-mastra (release: fake-mastra, bare-proxy)"
     logged build-fake cargo build --release --locked --manifest-path "$BENCH/fake-mastra/Cargo.toml" \
-        --target-dir "$ROOT/target/bench-fake-mastra"
+        --target-dir "$TARGET_DIR/bench-fake-mastra"
 fi
 
 if [ -n "$GATEWAY_BIN" ]; then
@@ -265,7 +269,7 @@ if [ -n "$GATEWAY_BIN" ]; then
     fi
     GW=$(cd "$(dirname "$GATEWAY_BIN")" && pwd)/$(basename "$GATEWAY_BIN")
 else
-    GW=$ROOT/target/dist/mastra-gateway
+    GW=$TARGET_DIR/dist/mastra-gateway
     if [ "$BUILD" = 1 ] || [ ! -x "$GW" ]; then
         say "building the gateway (cargo build --profile dist)"
         logged build-gateway cargo build --profile dist --bin mastra-gateway --manifest-path "$ROOT/Cargo.toml"
