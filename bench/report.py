@@ -272,7 +272,10 @@ def header(meta):
         f"- gateway: `{meta['gw_bin']}` (checkout at commit {meta['commit']}), config `{meta['gw_config']}`"
         + (f" with `{meta['gw_env']}`" if meta.get("gw_env") else "")
         + "; "
-        f"fake Mastra delay {meta['delay_ms']} ms",
+        f"fake Mastra delay {meta['delay_ms']} ms; requests "
+        + {"": "without `store` (stored turns: the gateway also writes a response record)",
+           "true": "with `\"store\":true` (the gateway also writes a response record)",
+           "false": "with `\"store\":false` (no response record)"}.get(meta.get("store", ""), "?"),
         f"- load: {meta['loadgen_v']}, {meta['repeats']} repeat(s) × {meta['duration']} s per point after "
         f"{meta['warmup']} s warm-up per target at c=16; latency = whole answer (whole stream); "
         + ("TTFB = oha's time to the first body byte (the first SSE event)" if meta["loadgen"] == "oha"
@@ -365,6 +368,7 @@ def report(out_dir, want_chart):
         "repeats": env.get("B_REPEATS", "?"),
         "warmup": env.get("B_WARMUP", "?"),
         "delay_ms": env.get("B_DELAY", "0"),
+        "store": env.get("B_STORE", ""),
         "loadgen": env.get("B_LOADGEN", "oha"),
         "loadgen_v": env.get("B_LOADGEN_V") or env.get("B_OHA") or "oha",
         "nginx": env.get("B_NGINX", "nginx").replace("nginx version: ", ""),

@@ -34,6 +34,7 @@ WARMUP=3           # seconds per target and kind, at c=16, before the points
 JSON_CONC="1 16 64"
 STREAM_CONC="1 16 64 256"
 DELAY_MS=0
+STORE=""           # "", true or false: the requests' "store" field ("": absent, i.e. stored)
 AGENT=support-agent # the bench's agent: the model of the requests, the floors' native route
 CHART=1
 BUILD=1
@@ -58,6 +59,10 @@ Flags:
   --json-conc "1 16 64"       concurrency levels, non-streaming
   --stream-conc "1 16 64 256" concurrency levels, streaming
   --delay-ms N          fake Mastra's fixed delay before answering (default 0)
+  --store false|true    add "store":false (or "store":true) to every request body. Default: no
+                        store field, i.e. stored turns: the gateway then also writes each answer's
+                        response record (POST /api/memory/save-messages), a second upstream call
+                        the floors do not make; --store false measures the turn without it
   --loadgen oha|wrk     the load generator. oha (default of a full run; cargo-installed once,
                         5-15 min on 2 cores) measures stream time to first byte; wrk (Debian's
                         package, seconds to install; bench/wrk.lua) does not. --smoke defaults
@@ -86,6 +91,7 @@ while [ $# -gt 0 ]; do
     --json-conc) JSON_CONC=$2; SMOKE_SET+=(jconc); shift ;;
     --stream-conc) STREAM_CONC=$2; SMOKE_SET+=(sconc); shift ;;
     --delay-ms) DELAY_MS=$2; shift ;;
+    --store) STORE=$2; shift ;;
     --no-chart) CHART=0 ;;
     --no-build) BUILD=0 ;;
     --gateway-bin) GATEWAY_BIN=$2; shift ;;
@@ -103,6 +109,10 @@ done
 case "$LOADGEN" in
 "" | oha | wrk) ;;
 *) echo "bench: --loadgen must be oha or wrk, not $LOADGEN" >&2; exit 2 ;;
+esac
+case "$STORE" in
+"" | true | false) ;;
+*) echo "bench: --store must be true or false, not $STORE" >&2; exit 2 ;;
 esac
 was_set() { local x; for x in "${SMOKE_SET[@]:-}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
 if [ "$MODE" = smoke ]; then
@@ -193,7 +203,7 @@ wait_http() {
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-say "mode $MODE: ${REPEATS} repeat(s) x ${DURATION}s per point, JSON c=[$JSON_CONC], stream c=[$STREAM_CONC], fake delay ${DELAY_MS}ms"
+say "mode $MODE: ${REPEATS} repeat(s) x ${DURATION}s per point, JSON c=[$JSON_CONC], stream c=[$STREAM_CONC], fake delay ${DELAY_MS}ms, store ${STORE:-default (stored)}"
 say "results in ${OUT#"$ROOT"/}"
 
 # ---------------------------------------------------------------------------------------------
@@ -357,9 +367,11 @@ declare -A URL=(
 )
 TARGETS=(direct nginx gateway bare reqwest)
 NT=${#TARGETS[@]}
-BODY_json="{\"model\":\"$AGENT\",\"input\":\"What is the weather in Rome today?\"}"
+STORE_FIELD=""
+[ -z "$STORE" ] || STORE_FIELD=",\"store\":$STORE"
+BODY_json="{\"model\":\"$AGENT\",\"input\":\"What is the weather in Rome today?\"$STORE_FIELD}"
 # shellcheck disable=SC2034 # read as ${!body_var}
-BODY_stream="{\"model\":\"$AGENT\",\"input\":\"What is the weather in Rome today?\",\"stream\":true}"
+BODY_stream="{\"model\":\"$AGENT\",\"input\":\"What is the weather in Rome today?\"$STORE_FIELD,\"stream\":true}"
 # What each target answers: the gateway OpenAI's shapes (a Response JSON, or Responses SSE);
 # the fake and the floors Mastra's native chunk stream to either kind of request.
 declare -A SHAPE=([direct]=native [nginx]=native [gateway]=openai [bare]=native [reqwest]=native)
@@ -511,6 +523,7 @@ REPRO="bash bench/run.sh"
 [ "$MODE" = full ] || REPRO+=" --smoke"
 REPRO+=" --loadgen $LOADGEN"
 [ "$DELAY_MS" = 0 ] || REPRO+=" --delay-ms $DELAY_MS"
+[ -z "$STORE" ] || REPRO+=" --store $STORE"
 [ -z "$GATEWAY_BIN" ] || REPRO+=" --gateway-bin $GATEWAY_BIN"
 [ "$GATEWAY_CONFIG" = "$ROOT/config.toml" ] || REPRO+=" --gateway-config ${GATEWAY_CONFIG#"$ROOT"/}"
 for e in "${GATEWAY_ENV[@]}"; do REPRO+=" --gateway-env $e"; done
@@ -532,7 +545,7 @@ NGINX_V=$("$NGINX" -v 2>&1 | head -n1 || true)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT+="+dirty"
 export B_MODE=$MODE B_DURATION=$DURATION B_REPEATS=$REPEATS B_WARMUP=$WARMUP \
-    B_JSON_CONC=$JSON_CONC B_STREAM_CONC=$STREAM_CONC B_DELAY=$DELAY_MS B_NOTE=$NOTE \
+    B_JSON_CONC=$JSON_CONC B_STREAM_CONC=$STREAM_CONC B_DELAY=$DELAY_MS B_STORE=$STORE B_NOTE=$NOTE \
     B_IDLE_RSS_KB=$IDLE_RSS_KB B_AFTER_RSS_KB=$AFTER_RSS_KB B_LOAD_SECS=$LOAD_SECS B_REPRO=$REPRO \
     B_LOADGEN=$LOADGEN B_LOADGEN_V=$LOADGEN_V B_NGINX=$NGINX_V B_COMMIT=$COMMIT \
     B_GW_BIN=${GW#"$ROOT"/} B_GW_ENV="${GATEWAY_ENV[*]}" B_GW_CONFIG=${GATEWAY_CONFIG#"$ROOT"/} B_LOADAVG_START=$LOADAVG_START B_FAILED=$FAILED B_STAMP=$STAMP
