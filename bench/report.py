@@ -284,8 +284,13 @@ def header(meta):
         f"(b) {meta['nginx']} as a plain reverse proxy to it (upstream keep-alive, "
         "proxy_buffering off), (c) the gateway (its turn on the same route, plus "
         "`POST /api/memory/save-messages` for a stored turn's record: see the calls by route), "
-        "(d) bare-proxy: a minimal hyper 1 + hyper-util reverse "
-        "proxy to the same route (no parsing, translation, logging or metrics: the floor of the gateway's own stack), "
+        + ("(d) bare-proxy: a minimal hyper 1 + hyper-util reverse proxy to the same route, relaying "
+           "every body frame by frame (`--bare-relay`: also the native stream's chunks to a "
+           "non-streaming request) "
+           if meta.get("bare_mode") == "relay" else
+           "(d) bare-proxy --buffer: a minimal hyper 1 + hyper-util reverse proxy to the same route, "
+           "bodies read whole (a non-streaming request's answer too; streams relayed chunk by chunk) ")
+        + "(no parsing, translation, logging or metrics: the floor of the gateway's own stack), "
         "(e) bare-proxy --reqwest: the same hop through a reqwest client set up as the gateway's, "
         "bodies read whole (the floor of a translating gateway whose upstream client is reqwest); "
         "the fake and the floors answer Mastra's native chunk stream to both kinds of request, "
@@ -369,6 +374,7 @@ def report(out_dir, want_chart):
         "warmup": env.get("B_WARMUP", "?"),
         "delay_ms": env.get("B_DELAY", "0"),
         "store": env.get("B_STORE", ""),
+        "bare_mode": env.get("B_BARE_MODE", "--buffer"),
         "loadgen": env.get("B_LOADGEN", "oha"),
         "loadgen_v": env.get("B_LOADGEN_V") or env.get("B_OHA") or "oha",
         "nginx": env.get("B_NGINX", "nginx").replace("nginx version: ", ""),

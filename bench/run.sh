@@ -4,8 +4,8 @@
 #   (b) nginx    nginx as a plain reverse proxy hop  POST /v1/responses -> fake's native route
 #   (c) gateway  target/dist/mastra-gateway          POST /v1/responses -> fake's native route
 #                (+ POST /api/memory/save-messages, the response record, when the turn is stored)
-#   (d) bare     bare-proxy: hyper 1 + hyper-util    POST /v1/responses -> fake's native route
-#                relaying only (the floor of the gateway's own stack; bench/fake-mastra)
+#   (d) bare     bare-proxy --buffer: hyper 1 +      POST /v1/responses -> fake's native route
+#                hyper-util, bodies read whole (the floor of the gateway's own stack; bench/fake-mastra)
 #   (e) reqwest  bare-proxy --reqwest: the same hop through a reqwest client set up as the
 #                gateway's, bodies read whole (the floor of a translating gateway on the chosen stack)
 # non-streaming and streaming, and prints RPS, p50/p99, stream time to first byte, the gateway's
@@ -37,6 +37,7 @@ DELAY_MS=0
 STORE=""           # "", true or false: the requests' "store" field ("": absent, i.e. stored)
 AGENT=support-agent # the bench's agent: the model of the requests, the floors' native route
 CHART=1
+BARE_MODE=(--buffer) # (d): bodies read whole; --bare-relay: frame by frame
 BUILD=1
 GATEWAY_BIN=""
 LOADGEN=""         # oha | wrk; default: oha, in smoke mode wrk unless oha $OHA_VERSION is at hand
@@ -67,6 +68,9 @@ Flags:
                         5-15 min on 2 cores) measures stream time to first byte; wrk (Debian's
                         package, seconds to install; bench/wrk.lua) does not. --smoke defaults
                         to wrk unless the pinned oha is already installed
+  --bare-relay          run (d) bare-proxy without --buffer: it relays every body frame by frame,
+                        also the native stream's ~31 chunks to a non-streaming request (which a
+                        gateway answering JSON never does; see bench/README.md)
   --no-chart            skip the PNG chart (and the matplotlib venv)
   --no-build            use the binaries already built (no cargo build)
   --gateway-bin PATH    benchmark this gateway binary instead of building target/dist/ (profile dist),
@@ -93,6 +97,7 @@ while [ $# -gt 0 ]; do
     --delay-ms) DELAY_MS=$2; shift ;;
     --store) STORE=$2; shift ;;
     --no-chart) CHART=0 ;;
+    --bare-relay) BARE_MODE=() ;;
     --no-build) BUILD=0 ;;
     --gateway-bin) GATEWAY_BIN=$2; shift ;;
     --loadgen) LOADGEN=$2; shift ;;
@@ -333,8 +338,9 @@ PIDS+=("$NGINX_PID")
 wait_http nginx "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT/api/agents"
 
 # bare-proxy maps /v1/responses to the native /api/agents/$AGENT/stream (other /v1/... to
-# /api/v1/...) and passes every other path unchanged.
-"$BARE" --port "$BARE_PORT" --upstream "127.0.0.1:$FAKE_PORT" --agent "$AGENT" >"$LOGS/bare-proxy.log" 2>&1 &
+# /api/v1/...) and passes every other path unchanged. With --buffer (the default here) it reads
+# the request whole, and the answer too when the request asked for no stream.
+"$BARE" --port "$BARE_PORT" --upstream "127.0.0.1:$FAKE_PORT" --agent "$AGENT" "${BARE_MODE[@]}" >"$LOGS/bare-proxy.log" 2>&1 &
 BARE_PID=$!
 PIDS+=("$BARE_PID")
 wait_http bare-proxy "$BARE_PID" "http://127.0.0.1:$BARE_PORT/api/agents"
@@ -524,6 +530,7 @@ REPRO="bash bench/run.sh"
 REPRO+=" --loadgen $LOADGEN"
 [ "$DELAY_MS" = 0 ] || REPRO+=" --delay-ms $DELAY_MS"
 [ -z "$STORE" ] || REPRO+=" --store $STORE"
+[ "${#BARE_MODE[@]}" -gt 0 ] || REPRO+=" --bare-relay"
 [ -z "$GATEWAY_BIN" ] || REPRO+=" --gateway-bin $GATEWAY_BIN"
 [ "$GATEWAY_CONFIG" = "$ROOT/config.toml" ] || REPRO+=" --gateway-config ${GATEWAY_CONFIG#"$ROOT"/}"
 for e in "${GATEWAY_ENV[@]}"; do REPRO+=" --gateway-env $e"; done
@@ -545,7 +552,7 @@ NGINX_V=$("$NGINX" -v 2>&1 | head -n1 || true)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT+="+dirty"
 export B_MODE=$MODE B_DURATION=$DURATION B_REPEATS=$REPEATS B_WARMUP=$WARMUP \
-    B_JSON_CONC=$JSON_CONC B_STREAM_CONC=$STREAM_CONC B_DELAY=$DELAY_MS B_STORE=$STORE B_NOTE=$NOTE \
+    B_JSON_CONC=$JSON_CONC B_STREAM_CONC=$STREAM_CONC B_DELAY=$DELAY_MS B_STORE=$STORE B_BARE_MODE=${BARE_MODE[*]:-relay} B_NOTE=$NOTE \
     B_IDLE_RSS_KB=$IDLE_RSS_KB B_AFTER_RSS_KB=$AFTER_RSS_KB B_LOAD_SECS=$LOAD_SECS B_REPRO=$REPRO \
     B_LOADGEN=$LOADGEN B_LOADGEN_V=$LOADGEN_V B_NGINX=$NGINX_V B_COMMIT=$COMMIT \
     B_GW_BIN=${GW#"$ROOT"/} B_GW_ENV="${GATEWAY_ENV[*]}" B_GW_CONFIG=${GATEWAY_CONFIG#"$ROOT"/} B_LOADAVG_START=$LOADAVG_START B_FAILED=$FAILED B_STAMP=$STAMP
