@@ -6,7 +6,8 @@
                                   answer (and, given BYTES, the answers averaged that size within
                                   1 %: no truncated or failed streams; wrk.lua also checks each
                                   answer's size and that each stream ended with
-                                  response.completed). check-oha is the old name.
+                                  response.completed, or a native stream with its finish
+                                  chunk and [DONE]). check-oha is the old name.
   report.py line FILE TARGET      one human line about a load run (for --verbose)
   report.py report DIR [--chart]  medians over repeats -> DIR/results.md, DIR/results.json,
                                   DIR/results.png (with --chart); prints the tables
@@ -34,6 +35,13 @@ RATIOS = {  # in the order of the table's columns
     "nginx/direct": ("nginx", "direct"),
 }
 KINDS = {"json": "non-streaming", "stream": "streaming (SSE)"}
+# The gateway's upstream calls per request, by route: name -> the fake's /__bench/stats counters.
+ROUTES = {
+    "stream": ["agent_stream"],             # POST /api/agents/:id/stream: the turn
+    "save": ["save_messages"],              # POST /api/memory/save-messages: the response record
+    "v1": ["responses_json", "responses_stream"],  # POST /api/v1/responses (gateways before bf23562)
+    "other": ["agents", "responses_get", "other"],
+}
 
 
 def load(path):
@@ -129,7 +137,14 @@ def collect(raw):
                 n = max(met["requests"], 1)
                 met["cpu_us"] = pd["cpu_ticks"] / pd["clk_tck"] / n * 1e6
                 met["hwm_mb"] = pd["hwm_kb"] / 1024
-                met["calls"] = pd["upstream_calls"] / n
+                if "upstream_after" in pd:
+                    before, after = pd["upstream_before"], pd["upstream_after"]
+                    calls = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+                    for route, keys in ROUTES.items():
+                        met[f"calls_{route}"] = sum(calls.get(k, 0) for k in keys) / n
+                    met["calls"] = sum(calls.values()) / n
+                else:  # a proc.json of the bench before the split by route
+                    met["calls"] = pd["upstream_calls"] / n
             except Exception:  # noqa: BLE001
                 met["cpu_us"] = met["hwm_mb"] = met["calls"] = None
         runs.setdefault((kind, c), {}).setdefault(t, []).append(met)
@@ -138,7 +153,8 @@ def collect(raw):
         points[key] = {}
         for t, ms in by_target.items():
             agg = {"repeats": len(ms), "failed": any(m["failed"] for m in ms)}
-            for metric in ("rps", "p50", "p99", "ttfb_p50", "ttfb_p99", "cpu_us", "calls"):
+            for metric in ("rps", "p50", "p99", "ttfb_p50", "ttfb_p99", "cpu_us", "calls",
+                           *(f"calls_{r}" for r in ROUTES)):
                 agg[metric] = median([m.get(metric) for m in ms])
             agg["hwm_mb"] = max([m["hwm_mb"] for m in ms if m.get("hwm_mb") is not None], default=None)
             points[key][t] = agg
@@ -159,6 +175,14 @@ def diff(a, b):
 
 def signed(x, spec=".3f"):
     return "–" if x is None else format(x, "+" + spec)
+
+
+def calls_by_route(g):
+    """ "1.00 stream + 1.00 save": the gateway's upstream calls per request, routes with any."""
+    parts = [f"{g[f'calls_{r}']:.2f} {r}" for r in ROUTES if (g.get(f"calls_{r}") or 0) >= 0.005]
+    if parts:
+        return " + ".join(parts)
+    return fmt(g.get("calls"), ".2f")
 
 
 def rps_ratios(point):
@@ -211,7 +235,7 @@ def tables(points, meta):
             head += (" +TTFB p50 vs direct (oha only) | +TTFB p50 vs nginx (oha only) |" if no_ttfb
                      else " +TTFB p50 vs direct | +TTFB p50 vs nginx |")
             sep += "---:|---:|"
-        head += " gw CPU µs/req | gw RSS peak MB | upstream calls/req |"
+        head += " gw CPU µs/req | gw RSS peak MB | gw upstream calls/req by route |"
         sep += "---:|---:|---:|"
         out += [head, sep]
         for key in keys:
@@ -229,7 +253,7 @@ def tables(points, meta):
                     f" {signed(diff(g.get('ttfb_p50'), d.get('ttfb_p50')))} ms "
                     f"| {signed(diff(g.get('ttfb_p50'), n.get('ttfb_p50')))} ms |"
                 )
-            row += f" {fmt(g.get('cpu_us'), '.0f')} | {fmt(g.get('hwm_mb'), '.1f')} | {fmt(g.get('calls'), '.2f')} |"
+            row += f" {fmt(g.get('cpu_us'), '.0f')} | {fmt(g.get('hwm_mb'), '.1f')} | {calls_by_route(g)} |"
             out.append(row)
         out.append("")
     return "\n".join(out)
@@ -248,16 +272,29 @@ def header(meta):
         f"- gateway: `{meta['gw_bin']}` (checkout at commit {meta['commit']}), config `{meta['gw_config']}`"
         + (f" with `{meta['gw_env']}`" if meta.get("gw_env") else "")
         + "; "
-        f"fake Mastra delay {meta['delay_ms']} ms",
+        f"fake Mastra delay {meta['delay_ms']} ms; requests "
+        + {"": "without `store` (stored turns: the gateway also writes a response record)",
+           "true": "with `\"store\":true` (the gateway also writes a response record)",
+           "false": "with `\"store\":false` (no response record)"}.get(meta.get("store", ""), "?"),
         f"- load: {meta['loadgen_v']}, {meta['repeats']} repeat(s) × {meta['duration']} s per point after "
         f"{meta['warmup']} s warm-up per target at c=16; latency = whole answer (whole stream); "
         + ("TTFB = oha's time to the first body byte (the first SSE event)" if meta["loadgen"] == "oha"
            else "no TTFB: wrk does not measure the first byte (TTFB is oha only: `--loadgen oha`)"),
-        f"- (a) the fake Mastra directly, (b) {meta['nginx']} as a plain reverse proxy (upstream keep-alive, "
-        "proxy_buffering off), (c) the gateway, (d) bare-proxy: a minimal hyper 1 + hyper-util reverse "
-        "proxy (no parsing, translation, logging or metrics: the floor of the gateway's own stack), "
+        f"- (a) the fake Mastra's native agent route `POST /api/agents/support-agent/stream` directly, "
+        f"(b) {meta['nginx']} as a plain reverse proxy to it (upstream keep-alive, "
+        "proxy_buffering off), (c) the gateway (its turn on the same route, plus "
+        "`POST /api/memory/save-messages` for a stored turn's record: see the calls by route), "
+        + ("(d) bare-proxy: a minimal hyper 1 + hyper-util reverse proxy to the same route, relaying "
+           "every body frame by frame (`--bare-relay`: also the native stream's chunks to a "
+           "non-streaming request) "
+           if meta.get("bare_mode") == "relay" else
+           "(d) bare-proxy --buffer: a minimal hyper 1 + hyper-util reverse proxy to the same route, "
+           "bodies read whole (a non-streaming request's answer too; streams relayed chunk by chunk) ")
+        + "(no parsing, translation, logging or metrics: the floor of the gateway's own stack), "
         "(e) bare-proxy --reqwest: the same hop through a reqwest client set up as the gateway's, "
         "bodies read whole (the floor of a translating gateway whose upstream client is reqwest); "
+        "the fake and the floors answer Mastra's native chunk stream to both kinds of request, "
+        "the gateway OpenAI's Response JSON or SSE; "
         "all on 127.0.0.1, load generator on the same cores",
         f"- gateway RSS: idle {meta['idle_rss_mb']:.1f} MB, after the load {meta['after_rss_mb']:.1f} MB; "
         "CPU µs/req = (utime+stime) / 2xx answers during the point",
@@ -336,6 +373,8 @@ def report(out_dir, want_chart):
         "repeats": env.get("B_REPEATS", "?"),
         "warmup": env.get("B_WARMUP", "?"),
         "delay_ms": env.get("B_DELAY", "0"),
+        "store": env.get("B_STORE", ""),
+        "bare_mode": env.get("B_BARE_MODE", "--buffer"),
         "loadgen": env.get("B_LOADGEN", "oha"),
         "loadgen_v": env.get("B_LOADGEN_V") or env.get("B_OHA") or "oha",
         "nginx": env.get("B_NGINX", "nginx").replace("nginx version: ", ""),

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The gateway's load benchmark (issue 5). In one run it drives the same load through
-#   (a) direct   the fake Mastra itself              POST /api/v1/responses
-#   (b) nginx    nginx as a plain reverse proxy hop  POST /v1/responses -> fake /api/v1/responses
-#   (c) gateway  target/dist/mastra-gateway          POST /v1/responses -> fake /api/v1/responses
-#   (d) bare     bare-proxy: hyper 1 + hyper-util    POST /v1/responses -> fake /api/v1/responses
-#                relaying only (the floor of the gateway's own stack; bench/fake-mastra)
+#   (a) direct   the fake Mastra itself              POST /api/agents/support-agent/stream
+#   (b) nginx    nginx as a plain reverse proxy hop  POST /v1/responses -> fake's native route
+#   (c) gateway  target/dist/mastra-gateway          POST /v1/responses -> fake's native route
+#                (+ POST /api/memory/save-messages, the response record, when the turn is stored)
+#   (d) bare     bare-proxy --buffer: hyper 1 +      POST /v1/responses -> fake's native route
+#                hyper-util, bodies read whole (the floor of the gateway's own stack; bench/fake-mastra)
 #   (e) reqwest  bare-proxy --reqwest: the same hop through a reqwest client set up as the
 #                gateway's, bodies read whole (the floor of a translating gateway on the chosen stack)
 # non-streaming and streaming, and prints RPS, p50/p99, stream time to first byte, the gateway's
-# added latency and RPS ratios against (a), (b), (d) and (e), its CPU time per request and its RSS.
-# Results (Markdown table, PNG chart, raw JSON, logs) go to bench/results/<timestamp>/.
+# added latency and RPS ratios against (a), (b), (d) and (e), its CPU time, RSS and upstream
+# calls per request (by route). Results (Markdown, PNG chart, raw JSON, logs): bench/results/.
 #
 #   bash bench/run.sh            full run: 3 repeats x 10 s per point, medians, chart
 #   bash bench/run.sh --smoke    CI check: 1 repeat x 1 s, c=1 and 16, no chart; non-zero exit
@@ -33,7 +34,10 @@ WARMUP=3           # seconds per target and kind, at c=16, before the points
 JSON_CONC="1 16 64"
 STREAM_CONC="1 16 64 256"
 DELAY_MS=0
+STORE=""           # "", true or false: the requests' "store" field ("": absent, i.e. stored)
+AGENT=support-agent # the bench's agent: the model of the requests, the floors' native route
 CHART=1
+BARE_MODE=(--buffer) # (d): bodies read whole; --bare-relay: frame by frame
 BUILD=1
 GATEWAY_BIN=""
 LOADGEN=""         # oha | wrk; default: oha, in smoke mode wrk unless oha $OHA_VERSION is at hand
@@ -45,7 +49,7 @@ VERBOSE=0
 REQ_TIMEOUT=30     # seconds; a request slower than this counts as failed
 
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 
 Flags:
@@ -56,10 +60,17 @@ Flags:
   --json-conc "1 16 64"       concurrency levels, non-streaming
   --stream-conc "1 16 64 256" concurrency levels, streaming
   --delay-ms N          fake Mastra's fixed delay before answering (default 0)
+  --store false|true    add "store":false (or "store":true) to every request body. Default: no
+                        store field, i.e. stored turns: the gateway then also writes each answer's
+                        response record (POST /api/memory/save-messages), a second upstream call
+                        the floors do not make; --store false measures the turn without it
   --loadgen oha|wrk     the load generator. oha (default of a full run; cargo-installed once,
                         5-15 min on 2 cores) measures stream time to first byte; wrk (Debian's
                         package, seconds to install; bench/wrk.lua) does not. --smoke defaults
                         to wrk unless the pinned oha is already installed
+  --bare-relay          run (d) bare-proxy without --buffer: it relays every body frame by frame,
+                        also the native stream's ~31 chunks to a non-streaming request (which a
+                        gateway answering JSON never does; see bench/README.md)
   --no-chart            skip the PNG chart (and the matplotlib venv)
   --no-build            use the binaries already built (no cargo build)
   --gateway-bin PATH    benchmark this gateway binary instead of building target/dist/ (profile dist),
@@ -84,7 +95,9 @@ while [ $# -gt 0 ]; do
     --json-conc) JSON_CONC=$2; SMOKE_SET+=(jconc); shift ;;
     --stream-conc) STREAM_CONC=$2; SMOKE_SET+=(sconc); shift ;;
     --delay-ms) DELAY_MS=$2; shift ;;
+    --store) STORE=$2; shift ;;
     --no-chart) CHART=0 ;;
+    --bare-relay) BARE_MODE=() ;;
     --no-build) BUILD=0 ;;
     --gateway-bin) GATEWAY_BIN=$2; shift ;;
     --loadgen) LOADGEN=$2; shift ;;
@@ -101,6 +114,10 @@ done
 case "$LOADGEN" in
 "" | oha | wrk) ;;
 *) echo "bench: --loadgen must be oha or wrk, not $LOADGEN" >&2; exit 2 ;;
+esac
+case "$STORE" in
+"" | true | false) ;;
+*) echo "bench: --store must be true or false, not $STORE" >&2; exit 2 ;;
 esac
 was_set() { local x; for x in "${SMOKE_SET[@]:-}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
 if [ "$MODE" = smoke ]; then
@@ -191,7 +208,7 @@ wait_http() {
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-say "mode $MODE: ${REPEATS} repeat(s) x ${DURATION}s per point, JSON c=[$JSON_CONC], stream c=[$STREAM_CONC], fake delay ${DELAY_MS}ms"
+say "mode $MODE: ${REPEATS} repeat(s) x ${DURATION}s per point, JSON c=[$JSON_CONC], stream c=[$STREAM_CONC], fake delay ${DELAY_MS}ms, store ${STORE:-default (stored)}"
 say "results in ${OUT#"$ROOT"/}"
 
 # ---------------------------------------------------------------------------------------------
@@ -251,12 +268,16 @@ if [ "${#APT_PKGS[@]}" -gt 0 ]; then
 fi
 if [ "$LOADGEN" = wrk ] && [ -z "$WRK" ]; then die "no wrk after installing it"; fi
 
-FAKE=$ROOT/target/bench-fake-mastra/release/fake-mastra
-BARE=$ROOT/target/bench-fake-mastra/release/bare-proxy
+# Cargo's target dir: $CARGO_TARGET_DIR when set (cargo puts the gateway's build there), else
+# the checkout's target/.
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR=$PWD/$TARGET_DIR ;; esac
+FAKE=$TARGET_DIR/bench-fake-mastra/release/fake-mastra
+BARE=$TARGET_DIR/bench-fake-mastra/release/bare-proxy
 if [ "$BUILD" = 1 ] || [ ! -x "$FAKE" ] || [ ! -x "$BARE" ]; then
     say "building bench/fake-mastra (release: fake-mastra, bare-proxy)"
     logged build-fake cargo build --release --locked --manifest-path "$BENCH/fake-mastra/Cargo.toml" \
-        --target-dir "$ROOT/target/bench-fake-mastra"
+        --target-dir "$TARGET_DIR/bench-fake-mastra"
 fi
 
 if [ -n "$GATEWAY_BIN" ]; then
@@ -265,7 +286,7 @@ if [ -n "$GATEWAY_BIN" ]; then
     fi
     GW=$(cd "$(dirname "$GATEWAY_BIN")" && pwd)/$(basename "$GATEWAY_BIN")
 else
-    GW=$ROOT/target/dist/mastra-gateway
+    GW=$TARGET_DIR/dist/mastra-gateway
     if [ "$BUILD" = 1 ] || [ ! -x "$GW" ]; then
         say "building the gateway (cargo build --profile dist)"
         logged build-gateway cargo build --profile dist --bin mastra-gateway --manifest-path "$ROOT/Cargo.toml"
@@ -308,7 +329,7 @@ NGX=$WORK/nginx
 mkdir -p "$NGX"
 chmod 755 "$WORK" "$NGX"
 sed -e "s#@NGX@#$NGX#g" -e "s#@LOGS@#$LOGS#g" -e "s#@FAKE_PORT@#$FAKE_PORT#g" \
-    -e "s#@NGINX_PORT@#$NGINX_PORT#g" "$BENCH/nginx.conf.in" >"$NGX/nginx.conf"
+    -e "s#@NGINX_PORT@#$NGINX_PORT#g" -e "s#@AGENT@#$AGENT#g" "$BENCH/nginx.conf.in" >"$NGX/nginx.conf"
 cp "$NGX/nginx.conf" "$LOGS/nginx.conf"
 logged nginx-config-test "$NGINX" -t -p "$NGX" -c "$NGX/nginx.conf" -e "$LOGS/nginx-error.log"
 "$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$LOGS/nginx-error.log" >"$LOGS/nginx.log" 2>&1 &
@@ -316,12 +337,14 @@ NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 wait_http nginx "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT/api/agents"
 
-# bare-proxy rewrites /v1/... to /api/v1/... and passes every other path unchanged.
-"$BARE" --port "$BARE_PORT" --upstream "127.0.0.1:$FAKE_PORT" >"$LOGS/bare-proxy.log" 2>&1 &
+# bare-proxy maps /v1/responses to the native /api/agents/$AGENT/stream (other /v1/... to
+# /api/v1/...) and passes every other path unchanged. With --buffer (the default here) it reads
+# the request whole, and the answer too when the request asked for no stream.
+"$BARE" --port "$BARE_PORT" --upstream "127.0.0.1:$FAKE_PORT" --agent "$AGENT" "${BARE_MODE[@]}" >"$LOGS/bare-proxy.log" 2>&1 &
 BARE_PID=$!
 PIDS+=("$BARE_PID")
 wait_http bare-proxy "$BARE_PID" "http://127.0.0.1:$BARE_PORT/api/agents"
-"$BARE" --port "$REQWEST_PORT" --upstream "127.0.0.1:$FAKE_PORT" --reqwest >"$LOGS/bare-proxy-reqwest.log" 2>&1 &
+"$BARE" --port "$REQWEST_PORT" --upstream "127.0.0.1:$FAKE_PORT" --agent "$AGENT" --reqwest >"$LOGS/bare-proxy-reqwest.log" 2>&1 &
 REQWEST_PID=$!
 PIDS+=("$REQWEST_PID")
 wait_http bare-proxy-reqwest "$REQWEST_PID" "http://127.0.0.1:$REQWEST_PORT/api/agents"
@@ -342,7 +365,7 @@ wait_http gateway "$GW_PID" "http://127.0.0.1:$ADMIN_PORT/readyz"
 say "started fake-mastra :$FAKE_PORT (pid $FAKE_PID), nginx :$NGINX_PORT (pid $NGINX_PID), bare-proxy :$BARE_PORT (pid $BARE_PID), bare-proxy --reqwest :$REQWEST_PORT (pid $REQWEST_PID), gateway :$GW_PORT admin :$ADMIN_PORT (pid $GW_PID) in $(elapsed "$TS")s"
 
 declare -A URL=(
-    [direct]="http://127.0.0.1:$FAKE_PORT/api/v1/responses"
+    [direct]="http://127.0.0.1:$FAKE_PORT/api/agents/$AGENT/stream"
     [nginx]="http://127.0.0.1:$NGINX_PORT/v1/responses"
     [gateway]="http://127.0.0.1:$GW_PORT/v1/responses"
     [bare]="http://127.0.0.1:$BARE_PORT/v1/responses"
@@ -350,33 +373,53 @@ declare -A URL=(
 )
 TARGETS=(direct nginx gateway bare reqwest)
 NT=${#TARGETS[@]}
-BODY_json='{"model":"support-agent","input":"What is the weather in Rome today?"}'
-BODY_stream='{"model":"support-agent","input":"What is the weather in Rome today?","stream":true}'
+STORE_FIELD=""
+[ -z "$STORE" ] || STORE_FIELD=",\"store\":$STORE"
+BODY_json="{\"model\":\"$AGENT\",\"input\":\"What is the weather in Rome today?\"$STORE_FIELD}"
+# shellcheck disable=SC2034 # read as ${!body_var}
+BODY_stream="{\"model\":\"$AGENT\",\"input\":\"What is the weather in Rome today?\"$STORE_FIELD,\"stream\":true}"
+# What each target answers: the gateway OpenAI's shapes (a Response JSON, or Responses SSE);
+# the fake and the floors Mastra's native chunk stream to either kind of request.
+declare -A SHAPE=([direct]=native [nginx]=native [gateway]=openai [bare]=native [reqwest]=native)
+
+stats() { curl -s --max-time 5 "http://127.0.0.1:$FAKE_PORT/__bench/stats"; }
+# counter JSON KEY: one counter of a /__bench/stats answer (0 when absent).
+counter() {
+    local v=${1#*\""$2"\":}
+    [ "$v" != "$1" ] || { echo 0; return; }
+    echo "${v%%[,\}]*}"
+}
 
 # One request of each kind through each target, checking the answer's shape; its size is what
 # every answer of the load must have (a truncated or failed stream is shorter).
 declare -A SIZE
 for t in "${TARGETS[@]}"; do
-    out=$(curl -s --max-time 10 -w '\n%{http_code}' -H 'content-type: application/json' -d "$BODY_json" "${URL[$t]}" || true)
-    code=${out##*$'\n'}
-    if [ "$code" != 200 ] || [[ "$out" != *'"object":"response"'* ]]; then
-        echo "$out" | head -c 600 >&2
-        die "sanity check: non-streaming POST through $t answered HTTP $code"
-    fi
-    body=${out%$'\n'*}
-    SIZE[json-$t]=$(printf '%s' "$body" | wc -c)
-    out=$(curl -sN --max-time 10 -w '\n%{http_code}' -H 'content-type: application/json' -d "$BODY_stream" "${URL[$t]}" || true)
-    code=${out##*$'\n'}
-    if [ "$code" != 200 ] || [[ "$out" != *'event: response.completed'* ]]; then
-        echo "$out" | head -c 600 >&2
-        die "sanity check: streaming POST through $t answered HTTP $code"
-    fi
-    body=${out%$'\n'*}
-    SIZE[stream-$t]=$(printf '%s' "$body" | wc -c)
+    for kind in json stream; do
+        body_var=BODY_$kind
+        out=$(curl -sN --max-time 10 -w '\n%{http_code}' -H 'content-type: application/json' -d "${!body_var}" "${URL[$t]}" || true)
+        code=${out##*$'\n'}
+        body=${out%$'\n'*}
+        if [ "${SHAPE[$t]}" = native ]; then
+            [[ "$body" == 'data: {"type":"start"'* && "$body" == *$'\n\ndata: {"type":"finish"'*$'\n\ndata: [DONE]\n\n' ]] && ok=1 || ok=0
+        elif [ "$kind" = json ]; then
+            [[ "$body" == *'"object":"response"'* && "$body" == *'"status":"completed"'* ]] && ok=1 || ok=0
+        else
+            [[ "$body" == *'event: response.completed'* ]] && ok=1 || ok=0
+        fi
+        if [ "$code" != 200 ] || [ "$ok" = 0 ]; then
+            echo "$out" | head -c 600 >&2
+            die "sanity check: $kind POST through $t answered HTTP $code, not a complete ${SHAPE[$t]} answer"
+        fi
+        SIZE[$kind-$t]=$(printf '%s' "$body" | wc -c)
+    done
 done
+s0=$(stats)
 out=$(curl -s -H 'content-type: application/json' -d "$BODY_json" "${URL[gateway]}")
+s1=$(stats)
 [[ "$out" == *'"id":"resp_'* ]] || die "sanity check: the gateway did not translate the response (no resp_ id)"
+delta() { echo $(($(counter "$s1" "$1") - $(counter "$s0" "$1"))); }
 say "sanity check passed (each target answers JSON and SSE; the gateway translates)"
+say "one gateway JSON turn called upstream: native stream $(delta agent_stream), save-messages $(delta save_messages), v1 responses $(($(delta responses_json) + $(delta responses_stream))), other $(($(delta agents) + $(delta responses_get) + $(delta other)))"
 
 # ---------------------------------------------------------------------------------------------
 # Gateway process probes
@@ -398,13 +441,6 @@ status_kb() { # VmRSS / VmHWM of the gateway, in kB
     echo 0
 }
 reset_hwm() { echo 5 >"/proc/$GW_PID/clear_refs" 2>/dev/null || true; }
-upstream_calls() { # every request the fake Mastra has answered so far
-    local n sum=0
-    for n in $(curl -s --max-time 5 "http://127.0.0.1:$FAKE_PORT/__bench/stats" | tr -c '0-9' ' '); do
-        sum=$((sum + n))
-    done
-    echo "$sum"
-}
 
 sleep 0.5
 IDLE_RSS_KB=$(status_kb VmRSS)
@@ -425,7 +461,7 @@ load_run() {
         local threads=$((c < $(nproc) ? c : $(nproc))) whole
         whole=$(awk -v s="$secs" 'BEGIN { w = int(s); if (w < s) w++; print (w < 1 ? 1 : w) }')
         WRK_BODY=${!body_var} "$WRK" -t "$threads" -c "$c" -d "${whole}s" --timeout "${REQ_TIMEOUT}s" \
-            -s "$BENCH/wrk.lua" "${URL[$t]}" -- "$kind" "${SIZE[$kind-$t]}" \
+            -s "$BENCH/wrk.lua" "${URL[$t]}" -- "$kind" "${SIZE[$kind-$t]}" "${SHAPE[$t]}" \
             >"$out.txt" 2>"$out.err" || { echo "wrk exited $?" >>"$out.err"; return 1; }
         grep '^{"loadgen":"wrk"' "$out.txt" >"$out" || { echo "no JSON line from bench/wrk.lua" >>"$out.err"; return 1; }
     fi
@@ -459,16 +495,17 @@ for kind in json stream; do
                 f=$RAW/$kind-c$c-r$r-$t.json
                 if [ "$t" = gateway ]; then
                     reset_hwm
-                    calls0=$(upstream_calls)
+                    stats0=$(stats)
                     ticks0=$(cpu_ticks)
                 fi
                 load_run "$kind" "$c" "$DURATION" "$t" "$f" || true
                 if [ "$t" = gateway ]; then
                     ticks1=$(cpu_ticks)
-                    calls1=$(upstream_calls)
-                    printf '{"cpu_ticks":%d,"clk_tck":%d,"hwm_kb":%d,"rss_kb":%d,"upstream_calls":%d}\n' \
+                    stats1=$(stats)
+                    # The fake's counters before and after (report.py: calls per request by route).
+                    printf '{"cpu_ticks":%d,"clk_tck":%d,"hwm_kb":%d,"rss_kb":%d,"upstream_before":%s,"upstream_after":%s}\n' \
                         $((ticks1 - ticks0)) "$CLK_TCK" "$(status_kb VmHWM)" "$(status_kb VmRSS)" \
-                        $((calls1 - calls0)) >"$RAW/$kind-c$c-r$r-$t.proc.json"
+                        "${stats0:-null}" "${stats1:-null}" >"$RAW/$kind-c$c-r$r-$t.proc.json"
                 fi
                 check "$f" "$kind c=$c repeat $r through $t" "${SIZE[$kind-$t]}"
                 [ "$VERBOSE" = 0 ] || "$PYTHON" "$BENCH/report.py" line "$f" "$t"
@@ -492,6 +529,8 @@ REPRO="bash bench/run.sh"
 [ "$MODE" = full ] || REPRO+=" --smoke"
 REPRO+=" --loadgen $LOADGEN"
 [ "$DELAY_MS" = 0 ] || REPRO+=" --delay-ms $DELAY_MS"
+[ -z "$STORE" ] || REPRO+=" --store $STORE"
+[ "${#BARE_MODE[@]}" -gt 0 ] || REPRO+=" --bare-relay"
 [ -z "$GATEWAY_BIN" ] || REPRO+=" --gateway-bin $GATEWAY_BIN"
 [ "$GATEWAY_CONFIG" = "$ROOT/config.toml" ] || REPRO+=" --gateway-config ${GATEWAY_CONFIG#"$ROOT"/}"
 for e in "${GATEWAY_ENV[@]}"; do REPRO+=" --gateway-env $e"; done
@@ -513,7 +552,7 @@ NGINX_V=$("$NGINX" -v 2>&1 | head -n1 || true)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || COMMIT+="+dirty"
 export B_MODE=$MODE B_DURATION=$DURATION B_REPEATS=$REPEATS B_WARMUP=$WARMUP \
-    B_JSON_CONC=$JSON_CONC B_STREAM_CONC=$STREAM_CONC B_DELAY=$DELAY_MS B_NOTE=$NOTE \
+    B_JSON_CONC=$JSON_CONC B_STREAM_CONC=$STREAM_CONC B_DELAY=$DELAY_MS B_STORE=$STORE B_BARE_MODE=${BARE_MODE[*]:-relay} B_NOTE=$NOTE \
     B_IDLE_RSS_KB=$IDLE_RSS_KB B_AFTER_RSS_KB=$AFTER_RSS_KB B_LOAD_SECS=$LOAD_SECS B_REPRO=$REPRO \
     B_LOADGEN=$LOADGEN B_LOADGEN_V=$LOADGEN_V B_NGINX=$NGINX_V B_COMMIT=$COMMIT \
     B_GW_BIN=${GW#"$ROOT"/} B_GW_ENV="${GATEWAY_ENV[*]}" B_GW_CONFIG=${GATEWAY_CONFIG#"$ROOT"/} B_LOADAVG_START=$LOADAVG_START B_FAILED=$FAILED B_STAMP=$STAMP

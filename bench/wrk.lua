@@ -1,11 +1,14 @@
 -- wrk script for bench/run.sh --loadgen wrk: POSTs a JSON body and checks every answer.
 --
---   WRK_BODY='{"model":"m","input":"hi"}' wrk -t2 -c16 -d10s -s bench/wrk.lua URL -- KIND BYTES
+--   WRK_BODY='{"model":"m","input":"hi"}' wrk -t2 -c16 -d10s -s bench/wrk.lua URL -- KIND BYTES [SHAPE]
 --
--- KIND is "json" or "stream"; BYTES is the size of a complete answer's body (0: unknown). Each
--- answer counts as incomplete unless it is a 2xx whose body looks whole: a JSON response object
--- ending in "}", or an SSE stream whose last event is `response.completed` ending in a blank
--- line; and, given BYTES, its size is within 1 % of BYTES (a truncated stream is shorter).
+-- KIND is "json" or "stream"; BYTES is the size of a complete answer's body (0: unknown); SHAPE
+-- is "openai" (default: the gateway's answers) or "native" (Mastra's native agent stream, what
+-- the fake and the floors answer to either kind). Each answer counts as incomplete unless it is
+-- a 2xx whose body looks whole: openai: a JSON response object ending in "}", or an SSE stream
+-- whose last event is `response.completed` ending in a blank line; native: a chunk stream whose
+-- `finish` chunk is followed only by `data: [DONE]` and a blank line; and, given BYTES, its size
+-- is within 1 % of BYTES (a truncated stream is shorter).
 --
 -- done() prints one line of JSON, shaped like oha's --output-format json where they overlap
 -- (summary.requestsPerSec / totalData, latencyPercentiles in seconds, statusCodeDistribution,
@@ -23,6 +26,7 @@ end
 
 -- Per thread (each has its own Lua state); done() collects them with thread:get.
 kind = "json"
+shape = "openai"
 expect = 0
 codes = {}
 incomplete = 0
@@ -35,6 +39,7 @@ first_bad = ""
 function init(args)
     kind = args[1] or "json"
     expect = tonumber(args[2] or "0") or 0
+    shape = args[3] or "openai"
 end
 
 local function whole(status, body)
@@ -44,6 +49,24 @@ local function whole(status, body)
     local n = #body
     if expect > 0 and math.abs(n - expect) > 0.01 * expect then
         return false
+    end
+    if shape == "native" then
+        local tail = "\n\ndata: [DONE]\n\n"
+        if n < #tail or string.sub(body, -#tail) ~= tail then return false end
+        -- the finish chunk is the one before [DONE]
+        local last = n - #tail
+        local from = last > 65536 and (last - 65536) or 1
+        local at = nil
+        local i = from
+        while true do
+            local j = string.find(body, "\ndata: ", i, true)
+            if not j or j > last then break end
+            at = j
+            i = j + 1
+        end
+        if not at and string.sub(body, 1, 6) == "data: " then at = 0 end
+        if not at then return false end
+        return string.find(string.sub(body, at + 1, at + 200), '"type":"finish"', 1, true) ~= nil
     end
     if kind == "stream" then
         local from = n > 65536 and (n - 65536) or 1
