@@ -222,6 +222,30 @@ fn bench_stream(c: &mut Criterion) {
         })
     });
     assert!(!writer.is_done());
+
+    // Each upstream event through the chunk decoder alone (no writer), by type: what decoding
+    // Mastra's chunks costs, apart from rendering them.
+    let turn = Turn::default();
+    let mut seen = std::collections::HashSet::new();
+    for e in &events {
+        let kind = serde_json::from_slice::<serde_json::Value>(e)
+            .map(|v| v["type"].as_str().unwrap_or("done").to_string())
+            .unwrap_or_else(|_| "done".into());
+        if !matches!(kind.as_str(), "start" | "text-delta" | "step-finish" | "finish")
+            || !seen.insert(kind.clone())
+        {
+            continue;
+        }
+        let e = e.clone();
+        g.bench_function(format!("decode_{kind}"), |b| {
+            b.iter(|| {
+                let mut decoder = ChunkDecoder::new(&turn);
+                let mut n = 0;
+                decoder.decode(black_box(&e), &mut |_| n += 1).unwrap();
+                black_box(n)
+            })
+        });
+    }
     g.finish();
 }
 

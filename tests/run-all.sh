@@ -9,7 +9,9 @@
 #   3. the OpenAI Python SDK suite with openai 3.x   (tests/sdk/python, venv target/sdk-venv-latest)
 #   4. the OpenAI Python SDK suite with openai 1.x   (same tests,      venv target/sdk-venv-1x)
 #   5. the OpenAI Node SDK suite (openai 6.49.0)     (tests/sdk/node)
-#   6. bench smoke: bash bench/run.sh --smoke with the release binary (wrk, ~25 s; counts
+#   6. the agent frameworks, unchanged and pinned (tests/frameworks: OpenAI Agents SDK,
+#      LangChain, Vercel AI SDK; run.sh installs them into target/), the groups that pass today
+#   7. bench smoke: bash bench/run.sh --smoke with the release binary (wrk, ~25 s; counts
 #      as one test; results in target/test-logs/bench-smoke/)
 # and, right after the build, deploy/check.sh (the deployment assets; JUnit XML in the logs).
 # Every stage's result is printed; the last line is "N passed, N failed" (tests summed over
@@ -146,6 +148,10 @@ PY
 count_bench() {
   # bench/run.sh ends with "[bench] all checks passed" when every check held
   if grep -q '^\[bench\] all checks passed' "$1"; then echo "1 0 0"; else echo "0 1 0"; fi
+}
+
+count_frameworks() {
+  awk '/^frameworks: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$/ { r = $2 " " $4 " " $6 } END { print (r == "" ? "0 0 0" : r) }' "$1"
 }
 
 count_node() {
@@ -446,6 +452,12 @@ if [ "$NODE_SUITE_OK" -eq 0 ]; then
   test_stage "node sdk (openai 6.49.0)" count_node - \
     bash -c 'cd tests/sdk/node && exec node --test --test-reporter=spec responses.test.mjs conversations.test.mjs'
 fi
+
+# The frameworks users run, against the same stack (tests/frameworks/README.md): Mastra's own tool
+# turns (issue 15) and the caller's tools with replayed history (issue 16).
+rm -rf "$LOG_DIR/frameworks"
+test_stage "frameworks" count_frameworks - \
+  bash tests/frameworks/run.sh "$LOG_DIR/frameworks" server_tools client_tools
 
 # The benchmark's smoke mode (issue 5): it runs, its numbers are not checked. The release binary
 # built above (no dist-profile build); load by wrk from Debian's packages (run.sh installs it on
