@@ -231,8 +231,10 @@ fn bench_stream(c: &mut Criterion) {
         let kind = serde_json::from_slice::<serde_json::Value>(e)
             .map(|v| v["type"].as_str().unwrap_or("done").to_string())
             .unwrap_or_else(|_| "done".into());
-        if !matches!(kind.as_str(), "start" | "text-delta" | "step-finish" | "finish")
-            || !seen.insert(kind.clone())
+        if !matches!(
+            kind.as_str(),
+            "start" | "text-delta" | "step-finish" | "finish"
+        ) || !seen.insert(kind.clone())
         {
             continue;
         }

@@ -1008,13 +1008,22 @@ async fn bad_requests_never_reach_the_upstream() {
         json!({"message":"Invalid URL (GET /v1/nope)","type":"invalid_request_error","param":null,"code":null})
     );
     let resp = client()
-        .post(api(&gw, "/v1/chat/completions"))
+        .post(api(&gw, "/v1/completions"))
         .json(&json!({}))
         .send()
         .await
         .unwrap();
     let (e, _) = error_of(resp, 404).await;
-    assert_eq!(e["message"], "Invalid URL (POST /v1/chat/completions)");
+    assert_eq!(e["message"], "Invalid URL (POST /v1/completions)");
+    // A bad Chat request is refused before anything goes upstream too.
+    let resp = client()
+        .post(api(&gw, "/v1/chat/completions"))
+        .json(&json!({"model": "support-agent"}))
+        .send()
+        .await
+        .unwrap();
+    let (e, _) = error_of(resp, 400).await;
+    assert_eq!(e["param"], "messages");
 
     assert!(fake.creates().is_empty(), "{:?}", fake.creates());
 }

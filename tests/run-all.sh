@@ -450,14 +450,14 @@ if [ "$VENV_1X_OK" -eq 0 ]; then
 fi
 if [ "$NODE_SUITE_OK" -eq 0 ]; then
   test_stage "node sdk (openai 6.49.0)" count_node - \
-    bash -c 'cd tests/sdk/node && exec node --test --test-reporter=spec responses.test.mjs conversations.test.mjs'
+    bash -c 'cd tests/sdk/node && exec node --test --test-reporter=spec responses.test.mjs conversations.test.mjs chat.test.mjs'
 fi
 
 # The frameworks users run, against the same stack (tests/frameworks/README.md): Mastra's own tool
-# turns (issue 15) and the caller's tools with replayed history (issue 16).
+# turns (issue 15), the caller's tools with replayed history (issue 16), Chat Completions (issue 17).
 rm -rf "$LOG_DIR/frameworks"
 test_stage "frameworks" count_frameworks - \
-  bash tests/frameworks/run.sh "$LOG_DIR/frameworks" server_tools client_tools
+  bash tests/frameworks/run.sh "$LOG_DIR/frameworks" server_tools client_tools chat
 
 # The benchmark's smoke mode (issue 5): it runs, its numbers are not checked. The release binary
 # built above (no dist-profile build); load by wrk from Debian's packages (run.sh installs it on

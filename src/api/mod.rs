@@ -1,6 +1,7 @@
 //! The API surface: one adapter per API family (parse → plan → engine → render), plus the
 //! helpers they share to parse JSON bodies and render answers.
 
+pub mod chat;
 pub mod conversations;
 pub mod input_items;
 pub mod models;

@@ -170,7 +170,7 @@ fn remember_stored(state: &AppState, agent: &str, upstream: usize) -> OnStored {
 
 /// A non-streaming turn that failed: the client gets an error, with the status its cause
 /// calls for.
-fn failure(code: &str, message: &str, upstream: &str) -> ApiError {
+pub fn failure(code: &str, message: &str, upstream: &str) -> ApiError {
     match code {
         "upstream_timeout" | "request_timeout" => ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,

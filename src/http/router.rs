@@ -129,7 +129,11 @@ fn refuse_implausible_ids(route: &str, path: &str) -> Result<(), ApiError> {
     let (family, id) = (segment(1), segment(2));
     if matches!(
         route,
-        "unknown" | "responses.create" | "models.list" | "conversations.create"
+        "unknown"
+            | "responses.create"
+            | "chat.completions"
+            | "models.list"
+            | "conversations.create"
     ) {
         return Ok(());
     }
@@ -207,6 +211,7 @@ fn route_of(method: &Method, path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     match (method, segments.as_slice()) {
         (&Method::POST, ["v1", "responses"]) => "responses.create",
+        (&Method::POST, ["v1", "chat", "completions"]) => "chat.completions",
         (&Method::GET, ["v1", "responses", _]) => "responses.retrieve",
         (&Method::DELETE, ["v1", "responses", _]) => "responses.delete",
         (&Method::GET, ["v1", "models"]) => "models.list",
@@ -259,6 +264,18 @@ where
         "responses.create" => {
             let body = read_body(req, &body_limits).await?;
             Box::pin(api::responses::create(state, access, &body, request_id)).await
+        }
+        "chat.completions" => {
+            let thread = req.headers().get(api::chat::THREAD_HEADER).cloned();
+            let body = read_body(req, &body_limits).await?;
+            Box::pin(api::chat::create(
+                state,
+                access,
+                thread.as_ref(),
+                &body,
+                request_id,
+            ))
+            .await
         }
         "responses.retrieve" => {
             let query = req.uri().query().map(str::to_string);

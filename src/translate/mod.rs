@@ -1,6 +1,8 @@
 //! Pure functions between the OpenAI side and the Mastra side. No I/O here: every function is a
 //! value in, value out, covered by unit and snapshot tests.
 
+pub mod chat_request;
+pub mod chat_stream;
 pub mod errors;
 pub mod ids;
 pub mod input;

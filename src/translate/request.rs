@@ -367,7 +367,7 @@ pub fn client_tools(tools: Option<&[Value]>) -> Result<Map<String, Value>, ApiEr
 
 /// `tool_choice` under Mastra's names: `none` (no tools), `auto`, `required`, or one of the
 /// caller's tools forced (`{type: "tool", toolName}`).
-fn tool_choice(
+pub fn tool_choice(
     choice: Option<&Value>,
     client_tools: &Map<String, Value>,
 ) -> Result<Option<Value>, ApiError> {
