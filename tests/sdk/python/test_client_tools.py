@@ -212,3 +212,36 @@ def test_item_reference_replay(client: openai.OpenAI) -> None:
             model=SUPPORT_AGENT, input=[{"type": "item_reference", "id": "msg_" + "0" * 32}, {"role": "user", "content": "x"}]
         )
     assert_error(ei.value, 400, type="invalid_request_error", param="input[0]")
+
+
+def test_replay_into_a_conversation_stores_nothing_twice(client: openai.OpenAI) -> None:
+    """A client that keeps sending the whole history along with `conversation` (or
+    previous_response_id): what the thread holds is not stored, nor sent to the model, again."""
+    conv = client.conversations.create()
+    ask = _ask("UTC")
+    first = client.responses.create(model=SUPPORT_AGENT, input=ask, tools=[GET_TIME], conversation=conv.id)
+    fc = _call(first)
+    history = [raw(i) for i in client.conversations.items.list(conv.id, order="asc")]
+    second = client.responses.create(
+        model=SUPPORT_AGENT,
+        conversation=conv.id,
+        input=[*history, {"type": "function_call_output", "call_id": fc["call_id"], "output": "09:00"}],
+        tools=[GET_TIME],
+    )
+    assert second.output_text == 'tool get_time returned: "09:00"'
+    history = [raw(i) for i in client.conversations.items.list(conv.id, order="asc")]
+    third = client.responses.create(
+        model=SUPPORT_AGENT,
+        conversation=conv.id,
+        input=[*history, {"role": "user", "content": "ECHO_OPTIONS"}],
+    )
+    assert json.loads(third.output_text)["roles"] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    kinds = [i.type for i in client.conversations.items.list(conv.id, order="asc")]
+    assert kinds == ["message", "function_call", "function_call_output", "message", "message", "message"], kinds
+    # The same with previous_response_id: the replayed turn is not repeated.
+    fourth = client.responses.create(
+        model=SUPPORT_AGENT,
+        previous_response_id=third.id,
+        input=[*[raw(o) for o in third.output], {"role": "user", "content": "ECHO_OPTIONS"}],
+    )
+    assert json.loads(fourth.output_text)["roles"] == ["system", "user", "assistant", "tool", "assistant", "user", "assistant", "user"]
