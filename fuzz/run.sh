@@ -30,7 +30,7 @@ case "$SECS" in
   '' | *[!0-9]*) echo "usage: fuzz/run.sh [seconds-per-target] [target ...]" >&2; exit 2 ;;
 esac
 
-ALL_TARGETS=(create_response conversations list_query path_id sse_decoder stream_translator)
+ALL_TARGETS=(create_response chat_request conversations list_query path_id sse_decoder stream_translator)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 PROFILE="${FUZZ_PROFILE:-fuzz}"
@@ -81,11 +81,12 @@ mkdir -p "$LOG_DIR"
 # Extra libFuzzer flags per target: its dictionary and, for whole streams, a longer input.
 target_args() {
   case "$1" in
-    create_response | conversations) echo "-dict=$HERE/dict/json.dict" ;;
+    create_response | chat_request | conversations) echo "-dict=$HERE/dict/json.dict" ;;
     list_query) echo "-dict=$HERE/dict/query.dict" ;;
     path_id) echo "-dict=$HERE/dict/path.dict -max_len=600" ;;
     sse_decoder) echo "-dict=$HERE/dict/sse.dict" ;;
-    stream_translator) echo "-dict=$HERE/dict/sse.dict -max_len=8192" ;;
+    # The recorded native turns (the seeds) are up to 14 KB.
+    stream_translator) echo "-dict=$HERE/dict/sse.dict -max_len=16384" ;;
   esac
 }
 
