@@ -67,7 +67,7 @@ build_start=$SECONDS
 bins=()
 for t in "${TARGETS[@]}"; do bins+=(--bin "$t"); done
 echo "fuzz: building ${#TARGETS[@]} target(s) (profile $PROFILE, $TRIPLE) in $TARGET_DIR"
-if ! cargo build --quiet --profile "$PROFILE" --target "$TRIPLE" \
+if ! cargo build --quiet --locked --profile "$PROFILE" --target "$TRIPLE" \
   --manifest-path "$HERE/Cargo.toml" "${bins[@]}"; then
   echo "fuzz: build failed"
   echo "0 passed, ${#TARGETS[@]} failed"
