@@ -13,6 +13,9 @@
 #      LangChain, Vercel AI SDK; run.sh installs them into target/), the groups that pass today
 #   7. bench smoke: bash bench/run.sh --smoke with the release binary (wrk, ~25 s; counts
 #      as one test; results in target/test-logs/bench-smoke/)
+#   8. fuzz smoke: bash fuzz/run.sh with FUZZ_SECONDS (default 10) per target, on stable Rust
+#      (fuzz/README.md; builds in target/fuzz, one test per target; logs in
+#      target/test-logs/fuzz/, crashes in fuzz/artifacts/)
 # and, right after the build, deploy/check.sh (the deployment assets; JUnit XML in the logs).
 # Every stage's result is printed; the last line is "N passed, N failed" (tests summed over
 # all stages; a stage that fails without reporting test counts, e.g. a build error, counts
@@ -152,6 +155,11 @@ count_bench() {
 
 count_frameworks() {
   awk '/^frameworks: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$/ { r = $2 " " $4 " " $6 } END { print (r == "" ? "0 0 0" : r) }' "$1"
+}
+
+count_fuzz() {
+  # fuzz/run.sh ends with "N passed, N failed" (one per target; a build failure fails them all)
+  awk '/^[0-9]+ passed, [0-9]+ failed$/ { r = $1 " " $3 " 0" } END { print (r == "" ? "0 0 0" : r) }' "$1"
 }
 
 count_node() {
@@ -465,5 +473,13 @@ test_stage "frameworks" count_frameworks - \
 rm -rf "$LOG_DIR/bench-smoke"
 test_stage "bench smoke" count_bench - \
   bash bench/run.sh --smoke --gateway-bin "$GATEWAY_BIN" --out "$LOG_DIR/bench-smoke"
+
+# The fuzz targets (fuzz/README.md), briefly: they build against the current code and the seeds
+# and FUZZ_SECONDS of fuzzing crash nothing. Independent of the services; their own build
+# (coverage flags, profile $FUZZ_PROFILE) in target/fuzz.
+rm -rf "$LOG_DIR/fuzz"
+test_stage "fuzz smoke" count_fuzz - \
+  env CARGO_TARGET_DIR="$ROOT/target/fuzz" FUZZ_LOG_DIR="$LOG_DIR/fuzz" \
+  FUZZ_PROFILE="${FUZZ_PROFILE:-fuzz-ci}" bash fuzz/run.sh "${FUZZ_SECONDS:-10}"
 
 finish

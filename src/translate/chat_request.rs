@@ -311,6 +311,13 @@ fn input_items(messages: Option<&[Value]>) -> Result<Vec<InputItem>, ApiError> {
             }
         }
     }
+    if items.is_empty() {
+        // Only assistant messages without content or calls: Mastra would get no message.
+        return Err(ApiError::invalid_value(
+            "messages",
+            "Invalid 'messages': no message has content to send.",
+        ));
+    }
     Ok(items)
 }
 
@@ -551,6 +558,12 @@ mod tests {
                 "messages[0].tool_call_id",
             ),
             (json!({"messages": []}), "messages"),
+            // Found by the property tests (tests/parser_checks): nothing to send Mastra.
+            (json!({"messages": [{"role": "assistant"}]}), "messages"),
+            (
+                json!({"messages": [{"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]}]}),
+                "messages",
+            ),
             (json!({}), "messages"),
             (
                 json!({"messages": [{"role": "user", "content": "x"}], "bogus": 1}),

@@ -223,7 +223,8 @@ impl ChunkDecoder {
             | "reasoning-delta" | "reasoning-end") => {
                 let p: PartPayload = serde_json::from_str(payload).map_err(parse_err)?;
                 let id = p.id.as_ref();
-                let text = p.text.unwrap_or(EMPTY_STRING.as_ref());
+                let text = json_string(p.text.unwrap_or(EMPTY_STRING.as_ref()))
+                    .ok_or_else(|| malformed(&chunk.kind, "`text`"))?;
                 emit(&match kind {
                     "text-start" => TurnEvent::TextStart { id },
                     "text-delta" => TurnEvent::TextDelta { id, text },
@@ -255,6 +256,8 @@ impl ChunkDecoder {
                     }),
                     "tool-call-delta" => {
                         if let Some(delta) = p.args_text_delta {
+                            let delta = json_string(delta)
+                                .ok_or_else(|| malformed(&chunk.kind, "`argsTextDelta`"))?;
                             emit(&TurnEvent::ToolInputDelta { call_id, delta });
                         }
                     }
@@ -313,6 +316,19 @@ impl ChunkDecoder {
         }
         Ok(())
     }
+}
+
+/// `raw` when it is a JSON string. Deltas are passed on to the client as they came, so
+/// anything else (a number, or an array holding CR/LF whitespace that would cut the client's
+/// `data:` line) must not get through.
+fn json_string(raw: &RawValue) -> Option<&RawValue> {
+    raw.get().starts_with('"').then_some(raw)
+}
+
+fn malformed(kind: &str, field: &str) -> ChunkError {
+    ChunkError(format!(
+        "the upstream sent a malformed `{kind}` chunk: {field} is not a string"
+    ))
 }
 
 static EMPTY_STRING: std::sync::LazyLock<Box<RawValue>> =
@@ -602,6 +618,26 @@ mod tests {
             .is_err());
         assert!(dec.decode(br#"{"type":"weird"}"#, &mut |_| n += 1).is_ok());
         assert_eq!(n, 0);
+        // Deltas are copied to the client as they came: one that is not a JSON string (here
+        // with CR/LF whitespace, which would cut the client's `data:` line) is malformed.
+        // Found by the property tests / fuzz targets (tests/parser_checks).
+        for chunk in [
+            &b"{\"type\":\"text-delta\",\"payload\":{\"id\":\"t\",\"text\":[\r\n]}}"[..],
+            br#"{"type":"reasoning-delta","payload":{"id":"r","text":1}}"#,
+            br#"{"type":"tool-call-delta","payload":{"toolCallId":"c","argsTextDelta":{}}}"#,
+        ] {
+            let e = dec.decode(chunk, &mut |_| n += 1).unwrap_err();
+            assert!(e.0.contains("is not a string"), "{e:?}");
+        }
+        assert_eq!(n, 0);
+        // A string is passed on as it came, escapes and all.
+        let mut got = Vec::new();
+        dec.decode(
+            br#"{"type":"text-delta","payload":{"id":"t","text": "a\nb" }}"#,
+            &mut |e| got.push(format!("{e:?}")),
+        )
+        .unwrap();
+        assert_eq!(got, [r#"TextDelta { id: "t", text: RawValue("a\nb") }"#]);
     }
 
     #[test]

@@ -217,12 +217,24 @@ impl ResponseWriter {
                 let Some(&i) = self.calls.get(*call_id) else {
                     return;
                 };
+                // Not for a call that is over (its `output_item.done` written): a late delta
+                // from the upstream is dropped.
                 let (kind, id) = match &mut self.items[i] {
-                    Item::McpCall { id, arguments, .. } => {
+                    Item::McpCall {
+                        id,
+                        arguments,
+                        result: None,
+                        ..
+                    } => {
                         arguments.push_str(&unquote(delta));
                         ("response.mcp_call_arguments.delta", id.clone())
                     }
-                    Item::FunctionCall { id, arguments, .. } => {
+                    Item::FunctionCall {
+                        id,
+                        arguments,
+                        done: false,
+                        ..
+                    } => {
                         arguments.push_str(&unquote(delta));
                         ("response.function_call_arguments.delta", id.clone())
                     }
@@ -1002,6 +1014,44 @@ mod tests {
         let e = events("tool_error", &[]);
         assert!(types(&e).contains(&"response.mcp_call.failed"));
         snapshot!(e);
+    }
+
+    /// Found by the `stream_translator` fuzz target (tests/parser_checks): an argument delta
+    /// that comes after its call is over (`tool-call`, `tool-error`, `tool-call-delta` for one
+    /// server tool; a delta after a client call's `tool-call`) was written about an item
+    /// whose `output_item.done` the client had already read.
+    #[test]
+    fn no_delta_for_a_call_that_is_over() {
+        let mut turn = Turn::default();
+        turn.client_tools
+            .insert("get_time".into(), json!({"id": "get_time"}));
+        let mut decoder = ChunkDecoder::new(&turn);
+        let mut writer = ResponseWriter::new(ctx(), None, true);
+        let mut out = BytesMut::new();
+        for chunk in [
+            r#"{"type":"start","payload":{"messageId":"m1"}}"#,
+            r#"{"type":"tool-call","payload":{"toolCallId":"c1"}}"#,
+            r#"{"type":"tool-error","payload":{"toolCallId":"c1"}}"#,
+            r#"{"type":"tool-call-delta","payload":{"argsTextDelta":"x","toolCallId":"c1"}}"#,
+            r#"{"type":"tool-call","payload":{"toolCallId":"c2","toolName":"get_time","args":{}}}"#,
+            r#"{"type":"tool-call-delta","payload":{"argsTextDelta":"y","toolCallId":"c2"}}"#,
+        ] {
+            decoder
+                .decode(chunk.as_bytes(), &mut |e| writer.on_event(e, &mut out))
+                .unwrap();
+        }
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let mut done = Vec::new();
+        for frame in text.split("\n\n").filter(|f| !f.is_empty()) {
+            let v: Value = serde_json::from_str(frame.split_once("data: ").unwrap().1).unwrap();
+            let index = &v["output_index"];
+            assert!(!done.contains(index), "after its output_item.done: {v}");
+            if v["type"] == "response.output_item.done" {
+                done.push(index.clone());
+            }
+        }
+        assert_eq!(done.len(), 2);
+        assert_eq!(writer.client_calls()[0].2, "{}");
     }
 
     #[test]
